@@ -1,0 +1,382 @@
+"""The store: a Zarr v3 directory of arrays plus a JSON manifest. Content-keyed, resumable.
+
+Layout of a store directory::
+
+    store/
+      zarr.json              Zarr v3 root group
+      manifest.json          what every array is (written atomically)
+      activations/<key>      (n_stimuli, n_features) float32, chunked by rows
+      rdms/<key>             arrays written by later stages (RDMs, ...)
+
+Every array is named by a *content key*: a hash of everything that determines
+its values (model source and weights hash, layer, reduction, preprocessing,
+stimulus ids and content hash, ...). Asking for the same inputs again finds
+the same key, so finished arrays are skipped; changed stimuli or weights give
+a new key and never reuse stale numbers. Progress is recorded per block of
+rows after the rows are on disk, so a run killed at any point resumes from
+the last complete block. No pickle anywhere: arrays are Zarr, metadata JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from ._validation import suggest
+
+__all__ = ["Store", "content_key", "versions"]
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def versions() -> dict[str, str]:
+    """Versions of deeprsa and the libraries that shape its numbers."""
+    import numpy
+    import zarr
+
+    out = {"deeprsa": __version__, "numpy": numpy.__version__, "zarr": zarr.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return out
+
+
+def content_key(fields: Mapping) -> str:
+    """Hash of ``fields`` as canonical JSON (sorted keys): 20 hex characters.
+
+    Examples
+    --------
+    >>> content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
+    True
+    """
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Store:
+    """A directory of Zarr arrays described by a JSON manifest.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store directory; created when missing.
+    mode : {"a", "r"}, default="a"
+        ``"r"`` refuses every write.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> store = Store(tempfile.mkdtemp() + "/demo.zarr")
+    >>> key = store.write("rdms", {"model": "m", "layer": "l"}, np.eye(3), attrs={"note": "x"})
+    >>> store.read(key).shape
+    (3, 3)
+    >>> store.entries("rdms")[["model", "layer", "complete"]].to_dict("records")
+    [{'model': 'm', 'layer': 'l', 'complete': True}]
+    """
+
+    def __init__(self, path, *, mode: str = "a"):
+        import zarr
+
+        if mode not in ("a", "r"):
+            raise ValueError(f"mode must be 'a' or 'r', got {mode!r}.")
+        self.path = Path(path)
+        self.mode = mode
+        if mode == "r" and not (self.path / MANIFEST).exists():
+            raise FileNotFoundError(
+                f"No deeprsa store at {str(self.path)!r} (no {MANIFEST}). Run "
+                "`deeprsa extract ... --store PATH` first.")
+        if mode == "a":
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._root = zarr.open_group(self.path, mode="a")
+            if not (self.path / MANIFEST).exists():
+                with self._locked():
+                    if not (self.path / MANIFEST).exists():
+                        self._save({"format": FORMAT_VERSION, "versions": versions(),
+                                    "stimulus_sets": {}, "entries": {}})
+        else:
+            self._root = zarr.open_group(self.path, mode="r")
+        manifest = self._load()
+        made_with = manifest.get("versions", {}).get("deeprsa")
+        if made_with and made_with != __version__:
+            warnings.warn(
+                f"Store {str(self.path)!r} was written by deeprsa {made_with}; this is "
+                f"deeprsa {__version__}. Arrays are reused only where their content keys match.",
+                UserWarning, stacklevel=2)
+
+    def __repr__(self):
+        m = self._load()
+        return f"<Store {str(self.path)!r}: {len(m['entries'])} arrays>"
+
+    # ------------------------------------------------------------------ manifest
+    @contextlib.contextmanager
+    def _locked(self):
+        """Exclusive lock across processes for read-modify-write of the manifest."""
+        with open(self.path / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _load(self) -> dict:
+        return json.loads((self.path / MANIFEST).read_text())
+
+    def _save(self, manifest: dict) -> None:
+        _atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+
+    def _update(self, func):
+        self._check_writable()
+        with self._locked():
+            manifest = self._load()
+            func(manifest)
+            self._save(manifest)
+
+    def _check_writable(self):
+        if self.mode == "r":
+            raise PermissionError(f"Store {str(self.path)!r} was opened read-only (mode='r').")
+
+    @property
+    def manifest(self) -> dict:
+        """A fresh copy of the manifest."""
+        return self._load()
+
+    # ------------------------------------------------------------------ stimuli
+    def add_stimuli(self, stimulus_ids, content_hash: str) -> str:
+        """Record an ordered set of stimulus ids under its content hash; return the hash."""
+        ids = [str(s) for s in stimulus_ids]
+
+        def add(m):
+            m["stimulus_sets"].setdefault(content_hash, {"ids": ids})
+
+        if content_hash not in self._load()["stimulus_sets"]:
+            self._update(add)
+        return content_hash
+
+    def stimulus_ids(self, stimuli: str) -> tuple[str, ...]:
+        """The ordered stimulus ids recorded under content hash ``stimuli``."""
+        sets = self._load()["stimulus_sets"]
+        if stimuli not in sets:
+            raise KeyError(f"No stimulus set {stimuli!r} in store {str(self.path)!r}.")
+        return tuple(sets[stimuli]["ids"])
+
+    # ------------------------------------------------------------------ entries
+    def entries(self, kind: str | None = None, **filters):
+        """Table of entries (one row per array), optionally filtered by column values.
+
+        Columns include ``key``, ``kind``, ``complete``, ``rows_done`` and every
+        identity field (``model``, ``layer``, ``reduction``, ...).
+        """
+        import pandas as pd
+
+        rows = []
+        for key, entry in self._load()["entries"].items():
+            if kind is not None and entry["kind"] != kind:
+                continue
+            row = {"key": key, **entry["fields"], "kind": entry["kind"],
+                   "complete": entry["complete"], "rows_done": entry["rows_done"],
+                   "shape": tuple(entry["shape"])}
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        for col, value in filters.items():
+            if col not in table.columns:
+                if table.empty:
+                    return table
+                raise KeyError(f"No column {col!r} in the store's entries."
+                               f"{suggest(col, map(str, table.columns))}")
+            table = table[table[col] == value]
+        if "created" in table.columns:
+            table = table.sort_values("created", kind="stable")
+        return table.reset_index(drop=True)
+
+    def entry(self, key: str) -> dict:
+        """The manifest record of array ``key``."""
+        entries = self._load()["entries"]
+        if key not in entries:
+            raise KeyError(f"No array {key!r} in store {str(self.path)!r}."
+                           f"{suggest(key, entries)}")
+        return entries[key]
+
+    def has(self, key: str, *, complete: bool = True) -> bool:
+        """Whether array ``key`` exists (and, by default, is complete)."""
+        e = self._load()["entries"].get(key)
+        return e is not None and (e["complete"] or not complete)
+
+    # ------------------------------------------------------------------ arrays
+    def create(self, kind: str, fields: Mapping, *, shape, dtype="float32", chunks=None,
+               attrs: Mapping | None = None, compression_level: int = 1):
+        """Create (or reopen, for resuming) the array whose content key ``fields`` give.
+
+        Returns ``(key, array, rows_done)``. An existing incomplete array with
+        the same key is reopened as it is, so writing resumes at ``rows_done``.
+        """
+        import zarr
+        from zarr.codecs import ZstdCodec
+
+        self._check_writable()
+        fields = dict(fields)
+        key = content_key({"kind": kind, **fields})
+        path = f"{kind}/{key}"
+        existing = self._load()["entries"].get(key)
+        if existing is not None and tuple(existing["shape"]) == tuple(shape):
+            try:
+                array = zarr.open_array(self.path / path, mode="r+")
+                return key, array, existing["rows_done"]
+            except FileNotFoundError:  # zarr's NodeNotFoundError is one
+                log.warning("Array %s listed in the manifest is missing; recreating it.", key)
+        chunks = tuple(chunks) if chunks is not None else _default_chunks(shape, dtype)
+        array = self._root.create_array(
+            path, shape=tuple(shape), chunks=chunks, dtype=dtype,
+            compressors=ZstdCodec(level=compression_level) if compression_level else None,
+            config={"write_empty_chunks": True}, overwrite=True, fill_value=0,
+        )
+
+        def add(m):
+            m["entries"][key] = {
+                "kind": kind, "path": path, "fields": fields, "attrs": dict(attrs or {}),
+                "shape": list(shape), "dtype": str(np.dtype(dtype)), "chunks": list(chunks),
+                "rows_done": 0, "complete": False, "created": time.time(),
+                "versions": versions(),
+            }
+
+        self._update(add)
+        return key, array, 0
+
+    def mark_progress(self, key: str, rows_done: int, *, complete: bool = False,
+                      attrs: Mapping | None = None) -> None:
+        """Record that the first ``rows_done`` rows of ``key`` are on disk."""
+
+        def set_progress(m):
+            e = m["entries"][key]
+            e["rows_done"] = int(rows_done)
+            e["complete"] = bool(complete)
+            if attrs:
+                e["attrs"].update(attrs)
+            if complete:
+                e["finished"] = time.time()
+
+        self._update(set_progress)
+
+    def write(self, kind: str, fields: Mapping, data, *, attrs: Mapping | None = None,
+              chunks=None) -> str:
+        """Write a whole array in one go (complete when this returns); return its key."""
+        data = np.asarray(data)
+        key, array, _ = self.create(kind, fields, shape=data.shape, dtype=data.dtype,
+                                    chunks=chunks, attrs=attrs)
+        array[...] = data
+        self.mark_progress(key, data.shape[0] if data.ndim else 1, complete=True)
+        return key
+
+    def array(self, key: str):
+        """The Zarr array ``key`` opened read-only (read row tiles with slicing)."""
+        import zarr
+
+        entry = self.entry(key)
+        return zarr.open_array(self.path / entry["path"], mode="r")
+
+    def read(self, key: str, rows=None) -> np.ndarray:
+        """Read array ``key`` (or a slice of its rows) into memory.
+
+        Raises
+        ------
+        ValueError
+            If the array is incomplete (an interrupted run): resume it first.
+        """
+        entry = self.entry(key)
+        if not entry["complete"]:
+            raise ValueError(
+                f"Array {key} ({entry['fields'].get('model')}, {entry['fields'].get('layer')}) "
+                f"is incomplete: {entry['rows_done']} of {entry['shape'][0]} rows. Re-run the "
+                "same extraction to resume it.")
+        arr = self.array(key)
+        return arr[...] if rows is None else arr[rows]
+
+    def find(self, kind: str, **fields) -> str:
+        """Key of the one complete ``kind`` entry matching ``fields`` (e.g. model, layer).
+
+        Raises KeyError naming what is there when none or several match.
+        """
+        table = self.entries(kind)
+        if table.empty:
+            raise KeyError(f"Store {str(self.path)!r} holds no {kind}.")
+        table = table[table["complete"]]
+        for col, value in fields.items():
+            if col not in table.columns:
+                raise KeyError(f"{kind} entries have no field {col!r}."
+                               f"{suggest(col, map(str, table.columns))}")
+            have = sorted(map(str, table[col].dropna().unique()))
+            table = table[table[col] == value]
+            if table.empty:
+                raise KeyError(f"No complete {kind} with {col}={value!r}."
+                               f"{suggest(value, have)} Available: {have}.")
+        if len(table) > 1:
+            raise KeyError(f"{len(table)} {kind} entries match {fields}; add fields to choose "
+                           f"one, e.g. reduction or stimuli.")
+        return table["key"].iloc[0]
+
+    def delete(self, key: str) -> None:
+        """Remove array ``key`` and its manifest record."""
+        import shutil
+
+        entry = self.entry(key)
+        self._update(lambda m: m["entries"].pop(key))
+        shutil.rmtree(self.path / entry["path"], ignore_errors=True)
+
+    # ------------------------------------------------------------------ activations
+    def load_activations(self, model: str, layer: str, **fields):
+        """Activations of ``layer`` of ``model`` and their stimulus ids.
+
+        Returns
+        -------
+        X : ndarray of shape (n_stimuli, n_features)
+        stimulus_ids : tuple of str
+        """
+        key = self.find("activations", model=model, layer=layer, **fields)
+        entry = self.entry(key)
+        return self.read(key), self.stimulus_ids(entry["fields"]["stimuli"])
+
+
+def _default_chunks(shape, dtype, *, target_bytes=8 << 20, rows=None):
+    """Row blocks of whole rows where they fit ``target_bytes``, else split columns too."""
+    shape = tuple(int(s) for s in shape)
+    if not shape:
+        return ()
+    item = np.dtype(dtype).itemsize
+    row_bytes = item * int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else item
+    n_rows = rows or max(1, min(shape[0], target_bytes // max(row_bytes, 1)))
+    if len(shape) == 1:
+        return (max(1, min(shape[0], n_rows)),)
+    cols = shape[1]
+    if n_rows * row_bytes > target_bytes:
+        cols = max(1, min(shape[1], target_bytes // (n_rows * item)))
+    return (max(1, n_rows), cols, *shape[2:])
