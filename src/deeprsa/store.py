@@ -123,7 +123,7 @@ class Store:
                 with self._locked():
                     if not (self.path / MANIFEST).exists():
                         self._save({"format": FORMAT_VERSION, "versions": versions(),
-                                    "stimulus_sets": {}, "entries": {}})
+                                    "entries": {}})
         else:
             self._root = zarr.open_group(self.path, mode="r")
         manifest = self._load()
@@ -173,22 +173,24 @@ class Store:
 
     # ------------------------------------------------------------------ stimuli
     def add_stimuli(self, stimulus_ids, content_hash: str) -> str:
-        """Record an ordered set of stimulus ids under its content hash; return the hash."""
-        ids = [str(s) for s in stimulus_ids]
+        """Record an ordered set of stimulus ids under its content hash; return the hash.
 
-        def add(m):
-            m["stimulus_sets"].setdefault(content_hash, {"ids": ids})
-
-        if content_hash not in self._load()["stimulus_sets"]:
-            self._update(add)
+        The ids go to ``stimuli/<hash>.json`` (written atomically), so the
+        manifest stays small however many stimuli there are.
+        """
+        self._check_writable()
+        path = self.path / "stimuli" / f"{content_hash}.json"
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            _atomic_write_text(path, json.dumps([str(s) for s in stimulus_ids]))
         return content_hash
 
     def stimulus_ids(self, stimuli: str) -> tuple[str, ...]:
         """The ordered stimulus ids recorded under content hash ``stimuli``."""
-        sets = self._load()["stimulus_sets"]
-        if stimuli not in sets:
+        path = self.path / "stimuli" / f"{stimuli}.json"
+        if not path.exists():
             raise KeyError(f"No stimulus set {stimuli!r} in store {str(self.path)!r}.")
-        return tuple(sets[stimuli]["ids"])
+        return tuple(json.loads(path.read_text()))
 
     # ------------------------------------------------------------------ entries
     def entries(self, kind: str | None = None, **filters):
@@ -275,15 +277,25 @@ class Store:
     def mark_progress(self, key: str, rows_done: int, *, complete: bool = False,
                       attrs: Mapping | None = None) -> None:
         """Record that the first ``rows_done`` rows of ``key`` are on disk."""
+        self.mark_progress_many({key: rows_done}, complete={key: complete},
+                                attrs={key: attrs} if attrs else None)
+
+    def mark_progress_many(self, rows_done: Mapping[str, int], *,
+                           complete: Mapping[str, bool] | None = None,
+                           attrs: Mapping[str, Mapping] | None = None) -> None:
+        """:meth:`mark_progress` for several arrays in one manifest write."""
+        complete = complete or {}
+        attrs = attrs or {}
 
         def set_progress(m):
-            e = m["entries"][key]
-            e["rows_done"] = int(rows_done)
-            e["complete"] = bool(complete)
-            if attrs:
-                e["attrs"].update(attrs)
-            if complete:
-                e["finished"] = time.time()
+            for key, rows in rows_done.items():
+                e = m["entries"][key]
+                e["rows_done"] = int(rows)
+                e["complete"] = bool(complete.get(key, False))
+                if attrs.get(key):
+                    e["attrs"].update(attrs[key])
+                if e["complete"]:
+                    e["finished"] = time.time()
 
         self._update(set_progress)
 
