@@ -185,6 +185,11 @@ def _checkpoint(target, *, weights, seed, architecture=None):
 @register_source("zoo")
 def _zoo(name, *, weights, seed):
     """deeprsa's bundled networks trained on scikit-learn's digits, e.g. zoo:convnet_s0."""
+    import dataclasses
+
     from .. import zoo
 
-    return zoo._load_for_source(name, weights=weights, seed=seed)
+    result = zoo._load_for_source(name, weights=weights, seed=seed)
+    if result.preprocessing.input_shape is None:  # digits are 8 x 8: make the size explicit
+        result.preprocessing = dataclasses.replace(result.preprocessing, resize=(8, 8))
+    return result
