@@ -22,6 +22,92 @@ def main():  # pragma: no cover - console-script entry point
     cli()
 
 
+def _load_stimuli(spec: str):
+    """``digits``, ``digits:test``, a folder, a ``.csv`` or a seed-000 ``meta.json``."""
+    from pathlib import Path
+
+    from . import datasets
+    from .stimuli import StimulusSet
+
+    if spec == "digits" or spec.startswith("digits:"):
+        return datasets.digits(split=spec.partition(":")[2] or "all")
+    path = Path(spec)
+    if path.is_dir():
+        return StimulusSet.from_folder(path)
+    if path.suffix.lower() == ".csv":
+        return StimulusSet.from_csv(path)
+    if path.suffix.lower() == ".json":
+        return StimulusSet.from_meta_json(path)
+    raise click.BadParameter(
+        f"{spec!r} is not 'digits[:train|test]', a folder, a .csv or a meta .json file.",
+        param_hint="--stimuli")
+
+
+def _parse_selectors(text: str):
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    out = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+    return out[0] if len(out) == 1 and isinstance(out[0], str) else out
+
+
+@cli.command("layers")
+@click.argument("model")
+@click.option("--weights", default="random", show_default=True,
+              help="'trained', 'random' or a state-dict path (only the architecture matters).")
+@click.option("--select", "select", default=None,
+              help="Show only these layers: comma-separated names, ordinals, types, globs or a "
+                   "preset (all, leaf, top_level).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write seed 000's layer file (JSON list of model/layer records).")
+def layers_cmd(model, weights, select, json_out):
+    """List the layers of MODEL (e.g. torchvision:resnet18, zoo:convnet_s0)."""
+    from .layers import list_layers, select_layers, write_layer_file
+    from .models import load_model
+
+    loaded = load_model(model, weights=weights)
+    table = list_layers(loaded)
+    if select:
+        table = table[table.layer.isin(select_layers(table, _parse_selectors(select)))]
+    with __import__("pandas").option_context("display.max_rows", None, "display.width", 200):
+        click.echo(table.to_string(index=False))
+    if json_out:
+        write_layer_file(json_out, table=table, model=loaded.name)
+        click.echo(f"wrote {json_out}")
+
+
+@cli.command("extract")
+@click.option("--model", required=True, help="e.g. torchvision:resnet18 or zoo:convnet_s0.")
+@click.option("--weights", default="trained", show_default=True,
+              help="'trained', 'random' or a state-dict path.")
+@click.option("--seed", type=int, default=None, help="Seed of random weights.")
+@click.option("--layers", "layers", default="top_level", show_default=True,
+              help="Comma-separated names, ordinals, types, globs, or a preset.")
+@click.option("--layers-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Take the layers of this model from a layer file instead.")
+@click.option("--stimuli", required=True,
+              help="digits[:train|test], an image folder, a CSV or a meta.json.")
+@click.option("--reduction", default="flatten", show_default=True,
+              help="flatten, spatial_mean, cls_token, token_mean or subsample_units:K.")
+@click.option("--store", required=True, type=click.Path(file_okay=False), help="Store directory.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, store,
+                batch_size, device):
+    """Extract activations of the selected layers into a store, in one pass (resumable)."""
+    from .extract import extract
+    from .layers import read_layer_file
+    from .models import load_model
+
+    loaded = load_model(model, weights=weights, seed=seed)
+    selectors = _parse_selectors(layers)
+    if layers_file:
+        mapping = read_layer_file(layers_file)
+        key = loaded.name if loaded.name in mapping else model
+        selectors = read_layer_file(layers_file, model=key)[key]
+    table = extract(loaded, _load_stimuli(stimuli), selectors, store, reduction=reduction,
+                    batch_size=batch_size, device=device)
+    click.echo(table.to_string(index=False))
+
+
 # [foundation commands]
 
 # [rdm commands]
