@@ -171,8 +171,9 @@ class _Writer(threading.Thread):
 
 def _batches(stimuli: StimulusSet, prep, start: int, batch_size: int):
     """Yield (start, batch tensor), preparing the next batch in a thread meanwhile."""
-    import torch
     from concurrent.futures import ThreadPoolExecutor
+
+    import torch
 
     def make(s):
         return torch.stack([prep(stimuli.load(i))

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._version import __version__
 from ._validation import suggest
+from ._version import __version__
 
 __all__ = ["Store", "content_key", "versions"]
 
