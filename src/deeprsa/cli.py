@@ -110,7 +110,59 @@ def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, s
 
 # [foundation commands]
 
-# [rdm commands]
+def _parse_params(pairs):
+    """``("per_feature=true", ...)`` -> ``{"per_feature": True}`` (values as JSON, else str)."""
+    import json
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE, e.g. per_feature=true.",
+                                     param_hint="--param")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+@cli.command("rdm")
+@click.option("--store", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Store directory holding the activations (RDMs are written there).")
+@click.option("--measure", default="correlation", show_default=True,
+              help="A measure from `deeprsa measures`.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--layer", "layers", multiple=True, help="Only this layer (repeatable).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True)
+@click.option("--device", default=None, help="Torch device for the products, e.g. cuda.")
+@click.option("--batch-size", type=int, default=None, help="Rows per tile (default: auto).")
+@click.option("--param", "params", multiple=True,
+              help="Measure parameter NAME=VALUE, e.g. per_feature=true (repeatable).")
+def rdm_cmd(store, measure, models, layers, dtype, device, batch_size, params):
+    """Compute the RDM of every layer in a store; RDMs already there are skipped."""
+    from .rdm import compute_rdms
+
+    try:
+        rdms = compute_rdms(store, measure=measure, model=list(models) or None,
+                            layer=list(layers) or None, dtype=dtype, device=device,
+                            batch_size=batch_size, **_parse_params(params))
+    except (KeyError, ValueError) as err:
+        raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
+    columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
+    click.echo(rdms.metadata[columns].to_string(index=False))
+
+
+@cli.command("measures")
+def measures_cmd():
+    """List the registered dissimilarity measures."""
+    from .rdm import describe_measures
+
+    table = describe_measures()[["name", "range", "params", "description"]]
+    with __import__("pandas").option_context("display.max_colwidth", None,
+                                             "display.width", 200):
+        click.echo(table.to_string(index=False))
 
 # [compare commands]
 
