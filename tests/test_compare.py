@@ -10,10 +10,8 @@ import scipy.stats
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 
+from deeprsa._compare_rdm import _discordant, _discordant_numpy, _inversions
 from deeprsa.compare import (
-    _discordant,
-    _discordant_numpy,
-    _inversions,
     compare_rdms,
     compare_representations,
     compute_meta_rdms,

@@ -27,6 +27,13 @@ _WILLIAMS = ("Williams, A. H., Kunz, E., Kornblith, S., & Linderman, S. W. (2021
              "Generalized shape metrics on neural representations. NeurIPS.")
 
 
+class _Method:
+    """Shared attributes: representations in, no single matrix product for all pairs."""
+
+    input = "representation"
+    dot = False
+
+
 def _center(X):
     return X - X.mean(axis=0)
 
@@ -69,7 +76,7 @@ def _ratio(num, den):
     return num / den if den > 0 else float("nan")
 
 
-class LinearCKA:
+class LinearCKA(_Method):
     """Linear centred kernel alignment, <Kc, Lc> / (||Kc|| ||Lc||) with K = X X^T."""
 
     name = "linear_cka"
@@ -93,7 +100,7 @@ def _debiased(xty, rows_x, rows_y, sq_x, sq_y, n):
             + sq_x * sq_y / ((n - 1.0) * (n - 2.0)))
 
 
-class DebiasedLinearCKA:
+class DebiasedLinearCKA(_Method):
     """Linear CKA with the unbiased HSIC estimator of Song et al. (2012)."""
 
     name = "debiased_linear_cka"
@@ -118,7 +125,7 @@ class DebiasedLinearCKA:
                       a[2] * b[2])
 
 
-class MinibatchLinearCKA:
+class MinibatchLinearCKA(_Method):
     """Linear CKA from unbiased HSIC averaged over consecutive minibatches of stimuli."""
 
     name = "minibatch_linear_cka"
@@ -158,7 +165,7 @@ def _hsic1(K, L):
 # --------------------------------------------------------------------- RBF CKA
 
 
-class RbfCKA:
+class RbfCKA(_Method):
     """CKA with a Gaussian kernel whose width follows the median squared distance."""
 
     name = "rbf_cka"
@@ -225,7 +232,7 @@ def _angle(a, b):
     return float(2.0 * np.arcsin(min(1.0, residual / 2.0)))
 
 
-class Procrustes:
+class Procrustes(_Method):
     """Angular Procrustes distance between centred, unit-norm representations."""
 
     name = "procrustes"
@@ -242,7 +249,7 @@ class Procrustes:
         return _angle(a, b)
 
 
-class ShapeMetric:
+class ShapeMetric(_Method):
     """Generalized shape metric: angular Procrustes distance after partial whitening (alpha)."""
 
     name = "shape_metric"
@@ -268,7 +275,7 @@ class ShapeMetric:
 # --------------------------------------------------------------------- CCA
 
 
-class MeanSquaredCCA:
+class MeanSquaredCCA(_Method):
     """Mean squared canonical correlation between the centred representations (R^2_CCA)."""
 
     name = "cca"
@@ -293,7 +300,7 @@ class MeanSquaredCCA:
         return _ratio(float(np.linalg.norm(a[0].T @ b[0]) ** 2), k)
 
 
-class SVCCA:
+class SVCCA(_Method):
     """Mean canonical correlation after keeping the top singular directions of each side."""
 
     name = "svcca"
@@ -334,7 +341,7 @@ class SVCCA:
 # --------------------------------------------------------------------- mutual kNN
 
 
-class MutualKNN:
+class MutualKNN(_Method):
     """Mean fraction of shared k nearest neighbours (cosine similarity) per stimulus."""
 
     name = "mutual_knn"

@@ -164,6 +164,70 @@ def measures_cmd():
                                              "display.width", 200):
         click.echo(table.to_string(index=False))
 
-# [compare commands]
+@cli.command("compare")
+@click.option("--store", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Store directory holding the RDMs (or activations, for CKA and co.).")
+@click.option("--method", default="spearman", show_default=True,
+              help="A method from `deeprsa methods`.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable, in order).")
+@click.option("--measure", default=None,
+              help="First-order measure of the RDMs, when the store holds several.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Method parameter, e.g. --param threshold=0.5 (repeatable).")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None,
+              help="Parquet file for the tidy table [default: STORE/tables/compare-METHOD"
+                   ".parquet].")
+@click.option("--working-memory", type=float, default=1024, show_default=True,
+              help="MiB for blocks of prepared RDM vectors.")
+def compare_cmd(store, method, models, measure, params, table_path, working_memory):
+    """Model RDMs and the multi-model RDM of every layer in a store.
+
+    Writes the multi-model matrix and one model matrix per model into the
+    store (kind "comparisons"), and the table of all pairs as parquet.
+    """
+    from pathlib import Path
+
+    from .compare import multi_model_rdm
+    from .store import Store
+
+    handle = Store(store)
+    filters = {} if measure is None else {"measure": measure}
+    try:
+        result = multi_model_rdm(handle, list(models) or None, method=method,
+                                 params=_parse_params(params),
+                                 working_memory=working_memory, **filters)
+    except (KeyError, ValueError) as err:
+        raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
+    key = result.save(handle, name="multi_model_rdm")
+    click.echo(f"multi-model RDM ({len(result.matrix)} layers): {key}")
+    for model in dict.fromkeys(result.metadata_a["model"]):
+        sub = result.select(model=model)
+        click.echo(f"model RDM {model} ({len(sub.matrix)} layers): "
+                   f"{sub.save(handle, name='model_rdm')}")
+    path = Path(table_path or Path(store) / "tables" / f"compare-{method}.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = result.table
+    for col in [c for c in table.columns if table[c].dtype == "object"]:  # parquet: one type
+        table[col] = table[col].map(lambda v: None if v is None else str(v))
+    table.to_parquet(path, index=False)
+    click.echo(f"table ({len(table)} pairs): {path}")
+
+
+@cli.command("methods")
+def methods_cmd():
+    """List the registered comparison methods (RDMs and representations)."""
+    from .compare import describe_methods
+
+    with __import__("pandas").option_context("display.max_colwidth", None,
+                                             "display.width", 200):
+        click.echo(describe_methods().to_string(index=False))
 
 # [zoo commands]
+
+# [align and stats commands]
+
+# [analyses commands]
+
+# [plots, report, run and demo commands]
+
+# [dask commands]

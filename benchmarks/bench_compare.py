@@ -1,0 +1,135 @@
+"""Second-order comparisons: deeprsa.compare_rdms against rsatoolbox.rdm.compare.
+
+Both sides run in this one process on the same RDMs, and only the ratios are
+meant to be read (absolute times depend on the machine and its load):
+
+1. Spearman among 20 RDMs of 2,000 stimuli (goal: >= 3x faster, peak memory
+   <= 1.5x the inputs). rsatoolbox ranks both inputs of every call;
+   deeprsa ranks each RDM once, keeps the ranks as int32 and forms all pairs
+   with one matrix product in column chunks.
+2. Kendall's tau-a among 10 RDMs of 1,000 stimuli (goal: >= 10x faster).
+   rsatoolbox re-sorts both RDMs for each of the 100 ordered pairs; deeprsa
+   sorts each RDM once and counts discordant pairs in O(n log n) for the 45
+   unordered pairs (plus the diagonal in closed form).
+
+Peak memory is what ``tracemalloc`` sees NumPy allocate during the call,
+beyond the inputs, in a separate run from the timing.
+
+BLAS runs on one thread (``--blas-threads``): on a shared, oversubscribed
+machine a two-thread OpenBLAS call can stall for seconds waiting for its
+second thread, which swamps a 20 x 20 Gram product (rsatoolbox's
+non-BLAS ``einsum`` does not notice). The same setting applies to both sides.
+
+Run: ``.venv/bin/python benchmarks/bench_compare.py`` (needs rsatoolbox;
+``--quick`` uses 600 and 400 stimuli).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def _rdm_vectors(n_rdms, n_stimuli, seed):
+    """Correlation-distance RDMs of related random activations (continuous, no ties)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.standard_normal((n_stimuli, 64))
+    out = np.empty((n_rdms, n_stimuli * (n_stimuli - 1) // 2))
+    iu = np.triu_indices(n_stimuli, 1)
+    for k in range(n_rdms):
+        X = shared @ rng.standard_normal((64, 128)) + 2.0 * rng.standard_normal((n_stimuli, 128))
+        Z = X - X.mean(axis=1, keepdims=True)
+        Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+        out[k] = (1.0 - Z @ Z.T)[iu]
+    return out
+
+
+def _time(func, repeat):
+    best, value = np.inf, None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        value = func()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def _peak(func):
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    func()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def _case(title, method, rsa_method, n_rdms, n_stimuli, repeat):
+    import rsatoolbox
+
+    from deeprsa import compare
+    from deeprsa.rdm import RDM
+
+    vectors = _rdm_vectors(n_rdms, n_stimuli, seed=0)
+    ids = [f"s{i}" for i in range(n_stimuli)]
+    rdms = [RDM.from_vector(v, ids, {"layer": f"l{k}"}) for k, v in enumerate(vectors)]
+    theirs = rsatoolbox.rdm.RDMs(vectors)
+
+    def ours():
+        return compare.compare_rdms(rdms, method=method).matrix
+
+    def ours_vectors():
+        return compare.compare_rdms(vectors, method=method).matrix
+
+    def reference():
+        return rsatoolbox.rdm.compare(theirs, theirs, method=rsa_method)
+
+    t_ours, m_ours = _time(ours, repeat)
+    t_vec, _ = _time(ours_vectors, repeat)
+    t_ref, m_ref = _time(reference, repeat)
+    vector_bytes = vectors.nbytes
+    rdm_bytes = sum(r.matrix().nbytes for r in rdms)
+    p_ours, p_vec, p_ref = _peak(ours), _peak(ours_vectors), _peak(reference)
+
+    print(f"\n{title}: {n_rdms} RDMs x {n_stimuli} stimuli "
+          f"({vectors.shape[1]:,} entries each)")
+    print(f"  max |deeprsa - rsatoolbox| = {np.max(np.abs(m_ours - m_ref)):.2e}")
+    print(f"  time  deeprsa (RDM objects) {t_ours:8.2f} s")
+    print(f"        deeprsa (vector array) {t_vec:7.2f} s")
+    print(f"        rsatoolbox            {t_ref:8.2f} s")
+    print(f"  speed-up vs rsatoolbox: {t_ref / t_ours:.1f}x (RDM objects), "
+          f"{t_ref / t_vec:.1f}x (vector array)")
+    mib = 1 / 2 ** 20
+    print(f"  inputs: vectors {vector_bytes * mib:.0f} MiB (what rsatoolbox holds); "
+          f"deeprsa RDM objects {rdm_bytes * mib:.0f} MiB (square matrices)")
+    print(f"  peak extra: deeprsa {p_ours * mib:.0f} MiB (RDM objects), "
+          f"{p_vec * mib:.0f} MiB (vector array); rsatoolbox {p_ref * mib:.0f} MiB")
+    print(f"  peak / inputs: deeprsa {(rdm_bytes + p_ours) / rdm_bytes:.2f}x of its RDM objects,"
+          f" {(vector_bytes + p_vec) / vector_bytes:.2f}x of a vector array; rsatoolbox "
+          f"{(vector_bytes + p_ref) / vector_bytes:.2f}x of its vectors")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--repeat", type=int, default=1, help="best of this many timings")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads for both libraries (0: leave as is)")
+    args = parser.parse_args()
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads, user_api="blas")
+    spearman_n, kendall_n = (600, 400) if args.quick else (2000, 1000)
+    _case("warm-up (imports, BLAS threads; ignore)", "spearman", "spearman", 3, 50, 1)
+    _case("Spearman", "spearman", "spearman", 20, spearman_n, args.repeat)
+    _case("Kendall tau-a", "kendall_tau_a", "tau-a", 10, kendall_n, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
