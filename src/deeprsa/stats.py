@@ -16,14 +16,16 @@ result keeps its raw material (null or bootstrap distribution) next to the summa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ._validation import check_option, check_random_state
 from .rdm import RDM, RDMs
 
-__all__ = ["BootstrapResult", "MantelResult", "bootstrap_ci", "correct_pvalues", "mantel",
-           "pairwise_mantel"]
+__all__ = ["BootstrapResult", "ComparisonBootstrapResult", "MantelResult", "NoiseCeilingResult",
+           "bootstrap_ci", "bootstrap_rdm_comparison", "correct_pvalues", "mantel",
+           "noise_ceiling", "pairwise_mantel"]
 
 _ALTERNATIVES = ("greater", "less", "two-sided")
 _INTERVALS = ("percentile", "basic", "normal")
@@ -115,54 +117,58 @@ def _check_count(name, value, minimum=1):
 
 
 class _Comparator:
-    """The registered comparison method, prepared for many permutations of one RDM.
+    """A registered comparison method of :mod:`deeprsa.compare`, for many small comparisons.
 
-    Correlation-type methods of :mod:`deeprsa.compare` turn an RDM vector into a
-    prepared vector (ranks, centred values) and a scale whose product gives the
-    statistic; both commute with a permutation of the entries, so ``b`` is
-    prepared once and every permutation only gathers entries. Other methods
-    (Kendall's tau) prepare each permuted vector anew.
+    Uses the registry's protocol: ``prepare(vector) -> prepared`` once per RDM,
+    then ``pair(prepared_a, prepared_b)``, or for correlation-type methods
+    (``dot``) a prepared vector and a scale whose products give the values.
+    Ranks and centring commute with a permutation of the entries, so for a
+    Mantel test ``b`` is prepared once and each permutation only gathers entries.
     """
 
-    def __init__(self, method, n):
-        self.method, self.n = method, n
-        self.iu = np.triu_indices(n, k=1)
-        try:
-            from . import compare
-        except ImportError:  # pragma: no cover - compare.py ships with deeprsa
-            compare = None
-        if compare is None:  # pragma: no cover
-            check_option("method", method, ("pearson", "spearman"))
-            self.spec, self.params = None, {}
-        else:
-            self.spec, self.params = compare._check_method(method, None, "rdm")
+    def __init__(self, method):
+        from . import compare
 
-    def values(self, A, B, perms):
-        """Statistic for each row of ``perms`` (n_perm, n): ``B`` relabelled by it."""
-        i, j = self.iu
-        if self.spec is None:  # pragma: no cover - scipy fallback
-            from scipy.stats import pearsonr, spearmanr
+        self.method = method
+        self.spec, self.params = compare._check_method(method, None, "rdm")
 
-            func = spearmanr if self.method == "spearman" else pearsonr
-            a = A[i, j]
-            return np.array([func(a, B[p[i], p[j]])[0] for p in perms])
+    def _prepare(self, v):
+        return self.spec.prepare(v, **self.params)
+
+    def matrix(self, VA, VB):
+        """Values for every pair of rows of ``VA`` (n_a, m) and ``VB`` (n_b, m)."""
+        pa = [self._prepare(v) for v in VA]
+        pb = [self._prepare(v) for v in VB]
         if self.spec.dot:
-            pa, scale_a = self.spec.prepare(A[i, j], **self.params)
-            pb, scale_b = self.spec.prepare(B[i, j], **self.params)
-            square = np.zeros((self.n, self.n))
-            square[i, j] = pb
-            square[j, i] = pb
-            pa = np.asarray(pa, dtype=np.float64)
-            out = np.empty(len(perms))
-            block = max(1, _BLOCK_BYTES // (8 * max(len(pa), 1)))
-            for s in range(0, len(perms), block):
-                p = perms[s:s + block]
-                out[s:s + block] = square[p[:, i], p[:, j]] @ pa
-            return np.clip(out * (scale_a * scale_b), -1.0, 1.0)
-        prepared_a = self.spec.prepare(A[i, j], **self.params)
-        return np.clip([self.spec.pair(prepared_a, self.spec.prepare(B[p[i], p[j]],
-                                                                     **self.params),
-                                       **self.params) for p in perms], -1.0, 1.0)
+            ma = np.array([p[0] for p in pa], dtype=np.float64)
+            mb = np.array([p[0] for p in pb], dtype=np.float64)
+            scales = np.outer([p[1] for p in pa], [p[1] for p in pb])
+            out = (ma @ mb.T) * scales
+        else:
+            out = np.array([[self.spec.pair(x, y, **self.params) for y in pb] for x in pa],
+                           dtype=np.float64)
+        return np.clip(out, -1.0, 1.0)
+
+    def permuted(self, A, B, perms):
+        """Value for each row of ``perms`` (n_perm, n): ``B`` with stimuli relabelled by it."""
+        n = len(A)
+        i, j = np.triu_indices(n, k=1)
+        if not self.spec.dot:
+            pa = self._prepare(A[i, j])
+            return np.clip([self.spec.pair(pa, self._prepare(B[p[i], p[j]]), **self.params)
+                            for p in perms], -1.0, 1.0)
+        pa, scale_a = self._prepare(A[i, j])
+        pb, scale_b = self._prepare(B[i, j])
+        square = np.zeros((n, n))
+        square[i, j] = pb
+        square[j, i] = pb
+        pa = np.asarray(pa, dtype=np.float64)
+        out = np.empty(len(perms))
+        block = max(1, _BLOCK_BYTES // (8 * len(pa)))
+        for s in range(0, len(perms), block):
+            p = perms[s:s + block]
+            out[s:s + block] = square[p[:, i], p[:, j]] @ pa
+        return np.clip(out * (scale_a * scale_b), -1.0, 1.0)
 
 
 def _permutation_pvalue(observed, null, alternative):
@@ -254,10 +260,10 @@ def mantel(a, b, *, method: str = "spearman", n_permutations: int = 10_000,
     check_option("alternative", alternative, _ALTERNATIVES)
     n_permutations = _check_count("n_permutations", n_permutations)
     rng = check_random_state(seed)
-    comparator = _Comparator(method, len(A))
+    comparator = _Comparator(method)
     perms = rng.permuted(np.tile(np.arange(len(A)), (n_permutations, 1)), axis=1)
-    observed = float(comparator.values(A, B, np.arange(len(A))[None])[0])
-    null = comparator.values(A, B, perms)
+    observed = float(comparator.permuted(A, B, np.arange(len(A))[None])[0])
+    null = comparator.permuted(A, B, perms)
     return MantelResult(observed, _permutation_pvalue(observed, null, alternative), null,
                         n_permutations, method, alternative)
 
@@ -402,7 +408,7 @@ def correct_pvalues(pvalues, method: str = "fdr_bh") -> np.ndarray:
     valid = ~np.isnan(p)
     if np.any((p[valid] < 0) | (p[valid] > 1)):
         bad = p[valid][(p[valid] < 0) | (p[valid] > 1)][0]
-        raise ValueError(f"p-values must lie in [0, 1]; got {bad!r}.")
+        raise ValueError(f"p-values must lie in [0, 1]; got {float(bad)!r}.")
     out = np.full_like(p, np.nan)
     q = p[valid]
     m = len(q)
@@ -587,3 +593,379 @@ def _call(statistic, indices) -> float:
     except (TypeError, ValueError) as err:
         raise ValueError(f"statistic must return one number, got {type(value).__name__} "
                          f"{value!r:.60}.") from err
+
+
+# ============================================================================ RDM bootstrap
+
+_OVER = ("stimuli", "seeds", "both")
+
+
+def _matrices(x, name) -> tuple[np.ndarray, RDMs]:
+    rdms = _collection(x, name)
+    return np.stack([np.asarray(r.matrix(), dtype=np.float64) for r in rdms]), rdms
+
+
+def _compare_mean(comparator, A, B, stimuli, seeds, per_pair):
+    """Mean comparison of each RDM of ``A`` with the RDMs ``B[seeds]`` on ``stimuli``.
+
+    Pairs of a stimulus with its own copy are left out of every comparison (listwise,
+    as ``compare_rdms`` does with NaN entries).
+    """
+    if len(np.unique(stimuli)) < 3:
+        return np.full((len(A), len(B)) if per_pair else len(A), np.nan)
+    unique, counts = np.unique(seeds, return_counts=True)
+    i, j = np.triu_indices(len(stimuli), k=1)
+    si, sj = stimuli[i], stimuli[j]
+    keep = si != sj
+    si, sj = si[keep], sj[keep]
+    values = comparator.matrix(A[:, si, sj], B[unique][:, si, sj])
+    if per_pair:
+        return values
+    return values @ counts / counts.sum()
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonBootstrapResult:
+    """Result of :func:`bootstrap_rdm_comparison`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per RDM of ``a`` (per pair with ``per_pair=True``): metadata
+        columns, ``method``, ``over``, ``estimate``, ``ci_low``, ``ci_high``,
+        ``standard_error``, ``confidence``, ``interval``, ``n_resamples``,
+        ``n_valid`` and, when ``b`` holds several RDMs, ``noise_ceiling_lower``
+        and ``noise_ceiling_upper``.
+    distributions : mapping of str to ndarray of shape (n_resamples, n_rows)
+        The bootstrap values per row, read-only: key ``over``; with
+        ``over="both"`` also ``"seeds"`` and ``"stimuli"`` (the same draws,
+        resampling one factor only), which the variance correction uses.
+        NaN marks resamples with fewer than 3 distinct stimuli.
+    stimulus_indices : ndarray of shape (n_resamples, n_stimuli) or None
+        Stimuli drawn in each resample (None when they were not resampled).
+    seed_indices : ndarray of shape (n_resamples, n_b) or None
+        RDMs of ``b`` drawn in each resample (None when not resampled).
+    """
+
+    table: Any
+    distributions: Any
+    stimulus_indices: np.ndarray | None
+    seed_indices: np.ndarray | None
+
+    def __post_init__(self):
+        from types import MappingProxyType
+
+        object.__setattr__(self, "distributions", MappingProxyType(
+            {k: _readonly(v) for k, v in self.distributions.items()}))
+
+    def __repr__(self):
+        return (f"ComparisonBootstrapResult({len(self.table)} rows, "
+                f"over={self.table['over'].iloc[0]!r})")
+
+
+def _variance(values, valid):
+    """Column variances (ddof=1) over the valid resamples."""
+    v = values[valid]
+    return np.var(v, axis=0, ddof=1) if len(v) > 1 else np.full(values.shape[1:], np.nan)
+
+
+def _dual_variance(v_both, v_seeds, v_stimuli, n_seeds, n_stimuli):
+    """rsatoolbox's combination of the three bootstrap variances (Schuett et al., 2023)."""
+    fr, fp = n_seeds / (n_seeds - 1), n_stimuli / (n_stimuli - 1)
+    var = fr * v_seeds + fp * v_stimuli - fr * fp * (v_both - v_seeds - v_stimuli)
+    var = np.maximum(np.maximum(var, fr * v_seeds), fp * v_stimuli)
+    return np.minimum(var, v_both)
+
+
+def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "stimuli",
+                             n_resamples: int = 1000, confidence: float = 0.95,
+                             interval: str = "t", correction: bool = True,
+                             per_pair: bool = False, seed=None) -> ComparisonBootstrapResult:
+    """Confidence intervals of RDM comparisons by resampling stimuli, network seeds, or both.
+
+    Each RDM of ``a`` (a candidate: a model, a layer) is compared with the RDMs
+    of ``b`` (the reference: one network trained from several seeds, or
+    several subjects) and the comparisons are averaged over ``b``, as in
+    rsatoolbox's model evaluation.
+
+    Parameters
+    ----------
+    a : RDM, RDMs or list of RDM
+        Candidate RDMs; each gets a row.
+    b : RDM, RDMs or list of RDM
+        Reference RDMs over the same stimuli, one per network seed.
+    method : str, default="spearman"
+        A registered RDM comparison method; see :func:`deeprsa.compare.list_methods`.
+    over : {"stimuli", "seeds", "both"}, default="stimuli"
+        What to resample. ``"stimuli"`` generalises to new stimuli from the
+        same distribution, ``"seeds"`` to new networks trained from other
+        seeds (needs 2 or more RDMs in ``b``), ``"both"`` to both.
+    n_resamples : int, default=1000
+        Bootstrap resamples.
+    confidence : float, default=0.95
+        Coverage of the interval.
+    interval : {"t", "normal", "percentile", "basic"}, default="t"
+        ``"t"`` (rsatoolbox's): estimate +- t quantile x standard error, with
+        ``n - 1`` degrees of freedom (``n`` the resampled stimuli, seeds or
+        the smaller of both); the only interval that uses ``correction``.
+        ``"normal"`` uses the z quantile; ``"percentile"`` and ``"basic"``
+        the quantiles of the bootstrap values.
+    correction : bool, default=True
+        With ``over="both"``, combine the variances of the dual, the seed-only
+        and the stimulus-only bootstraps (drawn from the same resamples) into
+        a less biased variance [2]_; otherwise the dual bootstrap's variance
+        alone, which double-counts measurement noise.
+    per_pair : bool, default=False
+        One row per pair of ``a`` and ``b`` instead of averaging over ``b``;
+        only with ``over="stimuli"``.
+    seed : None, int or numpy.random.Generator, default=None
+        Seeds the random generator: an int gives the same result on every run,
+        a Generator is used (and advanced) as is, None draws fresh entropy.
+
+    Returns
+    -------
+    ComparisonBootstrapResult
+        ``.table`` (one row per RDM of ``a``) and the bootstrap distributions.
+
+    Raises
+    ------
+    ValueError
+        If an option is invalid, ``b`` has a single RDM when resampling seeds,
+        ``per_pair`` is combined with resampling seeds, or the RDMs are over
+        different stimuli (fewer than 3).
+
+    Notes
+    -----
+    Resampling stimuli duplicates some of them. The dissimilarity of a
+    stimulus with its own copy is trivially 0, so those pairs are NaN and left
+    out of the comparison, as rsatoolbox does; resamples with fewer than 3
+    distinct stimuli are NaN. The bootstrap variance is scaled by ``n / (n - 1)``
+    (its small-sample bias), also as in rsatoolbox. Each resample draws, in
+    order, ``rng.integers(0, n_b, n_b)`` (when seeds are resampled), then
+    ``rng.integers(0, n_stimuli, n_stimuli)`` (when stimuli are).
+
+    References
+    ----------
+    .. [1] Nili, H., Wingfield, C., Walther, A., Su, L., Marslen-Wilson, W., &
+       Kriegeskorte, N. (2014). A toolbox for representational similarity
+       analysis. PLoS Comput. Biol., 10(4), e1003553.
+    .. [2] Schuett, H. H., Kipnis, A. D., Diedrichsen, J., & Kriegeskorte, N.
+       (2023). Statistical inference on representational geometries. eLife,
+       12, e82566.
+    .. [3] Efron, B., & Tibshirani, R. J. (1993). An Introduction to the
+       Bootstrap. Chapman & Hall/CRC.
+
+    Examples
+    --------
+    >>> from deeprsa.rdm import compute_rdm
+    >>> rng = np.random.default_rng(0)
+    >>> shared = rng.standard_normal((15, 4))
+    >>> seeds = [compute_rdm(shared + 0.5 * rng.standard_normal((15, 4))) for _ in range(4)]
+    >>> result = bootstrap_rdm_comparison(seeds[0], seeds[1:], over="both",
+    ...                                   n_resamples=200, seed=0)
+    >>> row = result.table.iloc[0]
+    >>> bool(row.ci_low < row.estimate < row.ci_high)
+    True
+    """
+    import pandas as pd
+
+    check_option("over", over, _OVER)
+    check_option("interval", interval, _INTERVALS + ("t",))
+    n_resamples = _check_count("n_resamples", n_resamples, 2)
+    confidence = _check_confidence(confidence)
+    A, rdms_a = _matrices(a, "a")
+    B, rdms_b = _matrices(b, "b")
+    if rdms_a.stimulus_ids != rdms_b.stimulus_ids:
+        raise ValueError("a and b must be RDMs over the same stimuli in the same order; "
+                         "reorder or restrict with rdm.subset(ids).")
+    n_stim, n_b = A.shape[1], len(B)
+    if n_stim < 3:
+        raise ValueError(f"Comparing RDMs needs at least 3 stimuli, got {n_stim}.")
+    if over != "stimuli" and n_b < 2:
+        raise ValueError(f"Resampling seeds (over={over!r}) needs at least 2 RDMs in b, one "
+                         f"per network seed; got {n_b}. Use over='stimuli'.")
+    if per_pair and over != "stimuli":
+        raise ValueError("per_pair=True keeps every RDM of b apart, so only stimuli can be "
+                         f"resampled; got over={over!r}.")
+    rng = check_random_state(seed)
+    all_stim, all_seeds = np.arange(n_stim), np.arange(n_b)
+    comparator = _Comparator(method)
+    estimate = _compare_mean(comparator, A, B, all_stim, all_seeds, per_pair).ravel()
+
+    kinds = ["both", "seeds", "stimuli"] if over == "both" else [over]
+    dist = {k: np.empty((n_resamples, len(estimate))) for k in kinds}
+    stim_idx = np.empty((n_resamples, n_stim), dtype=np.intp) if over != "seeds" else None
+    seed_idx = np.empty((n_resamples, n_b), dtype=np.intp) if over != "stimuli" else None
+    for r in range(n_resamples):
+        seeds = rng.integers(0, n_b, size=n_b) if seed_idx is not None else all_seeds
+        stim = rng.integers(0, n_stim, size=n_stim) if stim_idx is not None else all_stim
+        if seed_idx is not None:
+            seed_idx[r] = seeds
+        if stim_idx is not None:
+            stim_idx[r] = stim
+        draws = {"both": (stim, seeds), "seeds": (all_stim, seeds),
+                 "stimuli": (stim, all_seeds if over == "both" else seeds)}
+        for k in kinds:
+            s, d = draws[k]
+            dist[k][r] = _compare_mean(comparator, A, B, s, d, per_pair).ravel()
+
+    main = dist[over]
+    valid = np.isfinite(main).all(axis=1)
+    if over == "stimuli":
+        n_eff = n_stim
+        var = n_stim / (n_stim - 1) * _variance(main, valid)
+    elif over == "seeds":
+        n_eff = n_b
+        var = n_b / (n_b - 1) * _variance(main, valid)
+    else:
+        n_eff = min(n_b, n_stim)
+        if correction:
+            valid = np.isfinite(dist["both"]).all(axis=1) & np.isfinite(
+                dist["stimuli"]).all(axis=1)
+            var = _dual_variance(*(_variance(dist[k], valid) for k in kinds), n_b, n_stim)
+        else:
+            var = n_eff / (n_eff - 1) * _variance(main, valid)
+    se = np.sqrt(np.maximum(var, 0))
+    rows = []
+    meta_a, meta_b = rdms_a.metadata, rdms_b.metadata
+    index_pairs = ([(i, j) for i in range(len(A)) for j in range(n_b)] if per_pair
+                   else [(i, None) for i in range(len(A))])
+    nc = noise_ceiling(rdms_b, method=method) if n_b > 1 and not per_pair else None
+    for k, (i, j) in enumerate(index_pairs):
+        low, high = _interval(estimate[k], main[valid, k], confidence, interval, se=se[k],
+                              dof=n_eff - 1)
+        row = {f"{c}_a": meta_a[c].iloc[i] for c in meta_a.columns}
+        row["index_a"] = i
+        if j is not None:
+            row.update({f"{c}_b": meta_b[c].iloc[j] for c in meta_b.columns})
+            row["index_b"] = j
+        row.update(method=method, over=over, estimate=estimate[k], ci_low=low, ci_high=high,
+                   standard_error=se[k], confidence=confidence, interval=interval,
+                   n_resamples=n_resamples, n_valid=int(valid.sum()))
+        if nc is not None:
+            row.update(noise_ceiling_lower=nc.lower, noise_ceiling_upper=nc.upper)
+        rows.append(row)
+    return ComparisonBootstrapResult(pd.DataFrame(rows), dist, stim_idx, seed_idx)
+
+
+# ============================================================================ noise ceiling
+
+
+def _rank_rows(V):
+    from scipy.stats import rankdata
+
+    return rankdata(V, axis=1)
+
+
+def _zscore_rows(V):
+    V = V - V.mean(axis=1, keepdims=True)
+    return V / V.std(axis=1, keepdims=True)
+
+
+def _rms_rows(V):
+    return V / np.sqrt(np.mean(V ** 2, axis=1, keepdims=True))
+
+
+# How RDMs are pooled into the best-fitting average under each comparison method
+# (rsatoolbox's pool_rdm): the mean of what the method compares.
+_POOLING = {"spearman": _rank_rows, "rho_a": _rank_rows, "kendall_tau_a": _rank_rows,
+            "kendall_tau_b": _rank_rows, "pearson": _zscore_rows, "cosine": _rms_rows}
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseCeilingResult:
+    """Result of :func:`noise_ceiling`.
+
+    Attributes
+    ----------
+    lower, upper : float
+        Mean over RDMs of the leave-one-out and the grand-mean comparisons.
+    lower_each, upper_each : ndarray of shape (n_rdms,)
+        The comparison of each RDM with the pooled other RDMs (lower) and
+        with the pool of all of them (upper), read-only.
+    method : str
+    """
+
+    lower: float
+    upper: float
+    lower_each: np.ndarray
+    upper_each: np.ndarray
+    method: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "lower_each", _readonly(self.lower_each))
+        object.__setattr__(self, "upper_each", _readonly(self.upper_each))
+
+    def __repr__(self):
+        return (f"NoiseCeilingResult(lower={self.lower:.4g}, upper={self.upper:.4g}, "
+                f"method={self.method!r}, n_rdms={len(self.lower_each)})")
+
+
+def noise_ceiling(rdms, *, method: str = "spearman") -> NoiseCeilingResult:
+    """Noise ceiling of RDMs from several network seeds (or subjects).
+
+    The lower bound compares each RDM with the pool of the others (leave one
+    out); the upper bound compares each RDM with the pool of all of them
+    (including itself). The true model's mean comparison with the RDMs is
+    expected between the two [1]_.
+
+    Parameters
+    ----------
+    rdms : RDMs or list of RDM
+        At least 2 RDMs over the same stimuli.
+    method : str, default="spearman"
+        ``spearman``, ``rho_a``, ``kendall_tau_a``, ``kendall_tau_b``
+        (pooled as the mean rank), ``pearson`` (mean z-score) or ``cosine``
+        (mean after dividing by the root mean square), as rsatoolbox's
+        ``pool_rdm``.
+
+    Returns
+    -------
+    NoiseCeilingResult
+        ``lower``, ``upper`` and the per-RDM values.
+
+    Raises
+    ------
+    ValueError
+        If fewer than 2 RDMs are given or ``method`` has no pooling rule.
+
+    Notes
+    -----
+    Equals ``rsatoolbox.inference.boot_noise_ceiling`` with the matching
+    rsatoolbox method (``corr`` for ``pearson``, ``tau-a`` for
+    ``kendall_tau_a``, ...).
+
+    References
+    ----------
+    .. [1] Nili, H., Wingfield, C., Walther, A., Su, L., Marslen-Wilson, W., &
+       Kriegeskorte, N. (2014). A toolbox for representational similarity
+       analysis. PLoS Comput. Biol., 10(4), e1003553.
+
+    Examples
+    --------
+    >>> from deeprsa.rdm import compute_rdm
+    >>> rng = np.random.default_rng(0)
+    >>> shared = rng.standard_normal((15, 4))
+    >>> seeds = [compute_rdm(shared + 0.5 * rng.standard_normal((15, 4))) for _ in range(5)]
+    >>> result = noise_ceiling(seeds)
+    >>> bool(result.lower < result.upper)
+    True
+    """
+    from .compare import compare_rdms
+
+    rdms = _collection(rdms, "rdms")
+    if len(rdms) < 2:
+        raise ValueError(f"A noise ceiling needs RDMs from at least 2 seeds, got {len(rdms)}.")
+    pool = _POOLING.get(method)
+    if pool is None:
+        check_option("method", method, _POOLING)
+    V = np.asarray(rdms.vectors(), dtype=np.float64)
+    pooled = pool(V)
+    n = len(V)
+    total = pooled.sum(axis=0)
+    grand = total / n
+    loo = (total[None] - pooled) / (n - 1)
+    upper = np.array([compare_rdms(grand, V[i], method=method).matrix[0, 0] for i in range(n)])
+    lower = np.array([compare_rdms(loo[i], V[i], method=method).matrix[0, 0]
+                      for i in range(n)])
+    return NoiseCeilingResult(float(lower.mean()), float(upper.mean()), lower, upper, method)
