@@ -557,7 +557,7 @@ class _Measure:
         self.range = range
         self.notes = notes
         self.params = dict(params or {})
-        self.prepare = prepare    # (X, column_mean) -> (Z, row_term, constant_mask)
+        self.prepare = prepare    # (X, column_mean) -> (Z, row_term, constant_mask, check)
         self.finish = finish      # (G, row_term_i, row_term_j, n_features, **params), in place
         self.pairwise = pairwise  # user measure: func(A, B, **params) -> (len(A), len(B))
         self.constant = constant  # what constant rows mean, for the warning; None: no issue
@@ -576,6 +576,7 @@ def register_measure(name: str, func=None):
     ``A`` to every row of ``B``. deeprsa keeps the upper triangle, mirrors it and
     sets the diagonal to 0; it does not clip. Keyword parameters of ``func`` (with
     defaults) become the measure's parameters: ``compute_rdm(X, measure=name, p=3)``.
+    Tiles have ``batch_size`` rows (default 256), so ``func`` may broadcast.
     The first line of the docstring is the description shown by ``deeprsa measures``.
     Use it as a decorator, or call it with ``func``.
 
@@ -646,9 +647,14 @@ def _centre_normalise(X):
 
     Returns ``(Z, None, constant, norm)``; a NaN or infinite ``norm`` marks a bad row.
     """
-    constant = np.ptp(X, axis=1) == 0
-    Z = X - X.mean(axis=1, keepdims=True)
+    mean = X.mean(axis=1, keepdims=True)
+    Z = X - mean
     norm = np.sqrt(np.einsum("ij,ij->i", Z, Z))
+    # A constant row centres to rounding noise far below 1e-3 |mean| per unit; only
+    # such candidates get the exact (and slower) test that all their values are equal.
+    constant = norm <= 1e-3 * np.abs(mean[:, 0]) * np.sqrt(X.shape[1])
+    candidates = np.flatnonzero(constant)
+    constant[candidates] = np.ptp(X[candidates], axis=1) == 0
     scale = np.where(constant, 1, norm)
     Z *= (1 / scale)[:, None]
     Z[constant] = 0
@@ -882,8 +888,8 @@ def _compute_matrix(rows: _Rows, measure: _Measure, params, *, dtype, batch_size
         Zi, ti, ci = tile(i0, i1)
         if ci is not None:
             constant_rows.extend(i0 + np.flatnonzero(ci))
-        # In memory one product covers every column right of i0; streamed, one per tile.
-        blocks = [(i0, n)] if rows.in_memory else [
+        # In memory one product covers every column right of i0; else one per tile pair.
+        blocks = [(i0, n)] if rows.in_memory and not pairwise else [
             (j0, min(n, j0 + batch_size)) for j0 in range(i0, n, batch_size)]
         for j0, j1 in blocks:
             Zj, tj, cj = (Zi, ti, ci) if (j0, j1) == (i0, i1) else tile(j0, j1)
@@ -907,15 +913,15 @@ def _compute_matrix(rows: _Rows, measure: _Measure, params, *, dtype, batch_size
 
 def _mirror(D, i0, i1, step=256):
     """Complete rows ``i0:i1``: lower triangle from the upper one, zero diagonal."""
-    diagonal = D[i0:i1, i0:i1]
-    for r in range(i1 - i0 - 1):  # exact symmetry inside the diagonal tile
-        diagonal[r + 1:, r] = diagonal[r, r + 1:]
-    np.fill_diagonal(diagonal, 0)
-    for a in range(i0, i1, step):  # small square blocks keep the transposed copy in cache
+    for a in range(i0, i1, step):
         a1 = min(i1, a + step)
-        for c in range(0, i0, step):
-            c1 = min(i0, c + step)
+        for c in range(0, a, step):  # small square blocks keep the transposed copy in cache
+            c1 = min(a, c + step)
             D[a:a1, c:c1] = D[c:c1, a:a1].T
+        square = D[a:a1, a:a1]
+        for r in range(1, a1 - a):
+            square[r, :r] = square[:r, r]
+        np.fill_diagonal(square, 0)
 
 
 _CACHE_BYTES = 1 << 30  # prepared tiles kept between passes of the streamed path
@@ -942,7 +948,7 @@ def _constant_warning(measure, constant_rows, stimulus_ids):
     count = "1 stimulus has" if len(ids) == 1 else f"{len(ids)} stimuli have"
     warnings.warn(
         f"{count} {what} activations, for which the {measure.name} measure is undefined: "
-        f"{ids[:5]}{' ...' if len(ids) > 5 else ''}. They get {result}.",
+        f"{ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}. They get {result}.",
         ConstantPatternWarning, stacklevel=_caller_level())
 
 
@@ -994,7 +1000,9 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
         (None) computes with numpy on the CPU. Results agree to about 1e-5.
     batch_size : int, optional
         Rows per tile. The result does not depend on it (beyond rounding).
-        Default: about 256 MB of activations per tile, 128 to 2048 rows.
+        Default: one tile for an in-memory array (it costs no extra memory);
+        for streamed activations about 256 MB per tile, 128 to 2048 rows;
+        256 rows for measures registered as functions.
     progress : bool, default=False
         Show a progress bar over row tiles.
     **params
@@ -1036,6 +1044,12 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     Euclidean measures centre the columns first (distances ignore a common
     shift) to keep ``|x|^2 + |y|^2 - 2 x.y`` accurate.
 
+    Memory is the output (``n_stimuli**2`` values of ``dtype``) plus the
+    prepared rows: all of them for an array in memory; for streamed
+    activations, the tiles in use plus up to 1 GiB of prepared tiles kept so
+    that each tile is usually read once. A 10,000-stimulus float32 RDM of
+    100,000-unit activations needs about 2.5 GB.
+
     References
     ----------
     .. [1] Kriegeskorte, N., Mur, M. & Bandettini, P. (2008). Representational
@@ -1076,7 +1090,7 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     ids = _check_ids(ids)
     if len(ids) != rows.n:
         raise ValueError(f"Got {len(ids)} stimulus_ids for {rows.n} rows of activations.")
-    batch_size = _check_batch_size(batch_size, rows, dtype)
+    batch_size = _check_batch_size(batch_size, rows, dtype, meas)
     provenance = {k: v for k, v in (("model", model), ("layer", layer),
                                     ("reduction", reduction)) if v is not None}
     provenance.update(_run_provenance(meas, params, dtype, device))
@@ -1197,7 +1211,7 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
     if rows.n != len(ids):
         raise ValueError(f"Activations {key} have {rows.n} rows but their stimulus set has "
                          f"{len(ids)} ids; the store is inconsistent.")
-    batch_size = _check_batch_size(batch_size, rows, dtype)
+    batch_size = _check_batch_size(batch_size, rows, dtype, measure)
     desc = f"{fields.get('model')} {fields.get('layer')}"
     if store.mode == "r":
         D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
@@ -1208,8 +1222,9 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
 
     store.add_stimuli(ids, rdm_fields["stimuli"])
     attrs = {"provenance": _jsonable(provenance)}
+    # Dissimilarities barely compress (zstd level 1 saves ~20 %) but cost time to: store raw.
     rdm_key, array, done = store.create("rdms", rdm_fields, shape=(rows.n, rows.n),
-                                        dtype=dtype, attrs=attrs)
+                                        dtype=dtype, attrs=attrs, compression_level=0)
     D = np.empty((rows.n, rows.n), dtype=dtype)
     if done:
         log.info("Resuming RDM %s at row %d of %d.", rdm_key, done, rows.n)
@@ -1304,8 +1319,12 @@ def _check_activations(X, dtype) -> _Rows:
     return _Rows(X, in_memory=not streamed)
 
 
-def _check_batch_size(batch_size, rows, dtype):
+def _check_batch_size(batch_size, rows, dtype, measure):
     if batch_size is None:
+        if measure.pairwise is not None:  # user functions may broadcast over tile pairs
+            return min(rows.n, 256)
+        if rows.in_memory:  # one product (BLAS syrk): tiles would save no memory here
+            return rows.n
         return _default_batch_size(rows.n, rows.n_features, np.dtype(dtype).itemsize)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
