@@ -608,3 +608,16 @@ def test_no_warning_for_clean_inputs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compare_rdms(_rdms(_vectors(60)), method="kendall_tau_b")
+
+
+@pytest.mark.parametrize("method", ["kendall_tau_b", "spearman"])
+def test_threads_give_the_same_numbers(method):
+    v = _vectors(61, 6, ties=True)
+    assert_array_equal(compare_rdms(v, method=method, n_jobs=2).matrix,
+                       compare_rdms(v, method=method).matrix)
+
+
+def test_n_jobs_is_checked():
+    with pytest.raises(ValueError, match=re.escape("n_jobs must be None, -1 or a positive "
+                                                   "int, got 0.")):
+        compare_rdms(_vectors(62), n_jobs=0)

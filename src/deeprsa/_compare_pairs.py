@@ -11,10 +11,14 @@ one side against one item of the other for the rest.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import warnings
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,23 +178,43 @@ def _common_mask(sides):
     return valid
 
 
-def _pairwise(spec, params, sides, *, working_memory):
+def _check_n_jobs(n_jobs):
+    """``None`` -> 1, ``-1`` -> all cores, else a positive int."""
+    if n_jobs is None:
+        return 1
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool) and n_jobs >= 1:
+        return int(n_jobs)
+    raise ValueError(f"n_jobs must be None, -1 or a positive int, got {n_jobs!r}.")
+
+
+def _pairwise(spec, params, sides, *, working_memory, n_jobs=1):
     """Values for every pair: (n_a, n_b), or symmetric (n_a, n_a) for one side."""
     budget = float(working_memory) * _MIB
     valid = _common_mask(sides) if spec.input == "rdm" else None
+
+    def prepare(x):
+        return spec.prepare(x if valid is None else x[valid], **params)
+
     prepared = []
-    for _, items in sides:
-        store = _Prepared(budget / 2, len(items))
-        for item in items:
-            x = item.load()
-            store.add(spec.prepare(x if valid is None else x[valid], **params))
-        prepared.append(store)
-    a = prepared[0]
-    b = prepared[1] if len(prepared) > 1 else None
-    if spec.dot:
-        values = _dot_values(a, b, budget)
-    else:
-        values = _pair_values(spec, params, a, b, budget)
+    with ThreadPoolExecutor(n_jobs) as pool:
+        for _, items in sides:
+            store = _Prepared(budget / 2, len(items))
+            pending = deque()  # at most n_jobs loaded inputs in flight, added in order
+            for item in items:
+                pending.append(pool.submit(prepare, item.load()))
+                if len(pending) >= n_jobs:
+                    store.add(pending.popleft().result())
+            while pending:
+                store.add(pending.popleft().result())
+            prepared.append(store)
+        a = prepared[0]
+        b = prepared[1] if len(prepared) > 1 else None
+        if spec.dot:
+            values = _dot_values(a, b, budget)
+        else:
+            values = _pair_values(spec, params, a, b, budget, pool)
     if spec.input == "rdm":
         values = np.clip(values, -1.0, 1.0)
     n_entries = None if spec.input != "rdm" else (
@@ -219,21 +243,26 @@ def _dot_values(a, b, budget):
     return grams * scale_a[:, None] * scale_b[None, :]
 
 
-def _pair_values(spec, params, a, b, budget):
-    """Pair by pair, holding a block of one side (sized to ``budget``) plus one item."""
+def _pair_values(spec, params, a, b, budget, pool):
+    """Pair by pair, holding a block of one side (sized to ``budget``) plus one item.
+
+    The pairs of one item with the block run on ``pool``'s threads (Kendall's
+    count, BLAS and LAPACK release the GIL).
+    """
     other = b if b is not None else a
     values = np.full((a.n_items, other.n_items), np.nan)
+    pair = partial(spec.pair, **params)
     block = int(max(1, budget // (2 * a.item_bytes())))
     for i0 in range(0, a.n_items, block):
         rows = {i: a.get(i) for i in range(i0, min(i0 + block, a.n_items))}
         for j in range(0 if b is not None else i0, other.n_items):
             col = rows[j] if b is None and j in rows else other.get(j)
-            for i, row in rows.items():
-                if b is None and j < i:
-                    continue
-                values[i, j] = spec.pair(row, col, **params)
+            todo = [i for i in rows if b is not None or i <= j]
+            found = pool.map(pair, [rows[i] for i in todo], [col] * len(todo))
+            for i, value in zip(todo, found, strict=True):
+                values[i, j] = value
                 if b is None:
-                    values[j, i] = values[i, j]
+                    values[j, i] = value
     return values
 
 

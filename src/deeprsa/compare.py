@@ -25,6 +25,7 @@ import numpy as np
 from . import _compare_rdm, _compare_repr
 from ._compare_pairs import (
     _MIB,
+    _check_n_jobs,
     _check_same_stimuli,
     _flat,
     _Item,
@@ -184,9 +185,10 @@ class ComparisonResult:
         else:
             i, j = (g.ravel() for g in np.indices(self.matrix.shape))
         columns = {}
+        first = ("model", "layer", "measure", "params")
         for side, meta, index in (("a", self.metadata_a, i), ("b", self.metadata_b, j)):
             columns[f"index_{side}"] = index
-            for col in meta.columns:
+            for col in [c for c in first if c in meta] + [c for c in meta if c not in first]:
                 columns[f"{col}_{side}"] = meta[col].to_numpy()[index]
         columns.update(method=self.method, params=json.dumps(dict(self.params), sort_keys=True),
                        value=self.matrix[i, j], kind=self.kind,
@@ -282,8 +284,8 @@ def _frame(records):
 # ============================================================================ public API
 
 
-def compare_rdms(a, b=None, *, method: str = "spearman",
-                 working_memory: float = 1024) -> ComparisonResult:
+def compare_rdms(a, b=None, *, method: str = "spearman", working_memory: float = 1024,
+                 n_jobs: int | None = None) -> ComparisonResult:
     """Compare every RDM of ``a`` with every RDM of ``b`` (or of ``a`` when ``b`` is None).
 
     Parameters
@@ -300,6 +302,9 @@ def compare_rdms(a, b=None, *, method: str = "spearman",
     working_memory : float, default=1024
         MiB for prepared (ranked or sorted) RDMs; beyond it they are spilled
         to temporary files and read back in blocks.
+    n_jobs : int or None, default=None
+        Threads that prepare inputs and compute pairs at the same time; None
+        means 1 and -1 all cores. Results do not depend on it.
 
     Returns
     -------
@@ -366,7 +371,8 @@ def compare_rdms(a, b=None, *, method: str = "spearman",
         raise ValueError(f"a and b have RDMs of different sizes ({sorted(lengths)} entries); "
                          "they must be over the same stimuli.")
     _check_same_stimuli(sides)
-    values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory)
+    values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory,
+                                  n_jobs=_check_n_jobs(n_jobs))
     _warn_undefined(values, sides)
     n_entries_all = lengths.pop()
     return ComparisonResult(
@@ -476,7 +482,7 @@ def _check_representation(X, name):
 
 def model_rdm(store, model: str, *, method: str = "spearman", params: Mapping | None = None,
               layers: Sequence[str] | None = None, working_memory: float = 1024,
-              **filters) -> ComparisonResult:
+              n_jobs: int | None = None, **filters) -> ComparisonResult:
     """Layers x layers comparison of one model, from the store (seed 000's model RDM).
 
     Same as :func:`multi_model_rdm` with ``models=[model]``; see there.
@@ -495,12 +501,13 @@ def model_rdm(store, model: str, *, method: str = "spearman", params: Mapping | 
            [0.114, 0.   ]])
     """
     return multi_model_rdm(store, [model], method=method, params=params, layers=layers,
-                           working_memory=working_memory, **filters)
+                           working_memory=working_memory, n_jobs=n_jobs, **filters)
 
 
 def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str = "spearman",
                     params: Mapping | None = None, layers: Sequence[str] | None = None,
-                    working_memory: float = 1024, **filters) -> ComparisonResult:
+                    working_memory: float = 1024, n_jobs: int | None = None,
+                    **filters) -> ComparisonResult:
     """All layers of all models in one symmetric comparison, read from the store in blocks.
 
     RDM methods compare the stored RDMs (kind ``"rdms"``); representation
@@ -524,6 +531,9 @@ def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str =
     working_memory : float, default=1024
         MiB for blocks: RDMs are read a few rows of the matrix at a time and
         prepared RDM vectors beyond this budget are spilled to temporary files.
+    n_jobs : int or None, default=None
+        Threads that prepare inputs and compute pairs at the same time; None
+        means 1 and -1 all cores. Results do not depend on it.
     **filters
         Store fields that select the entries, e.g. ``measure="correlation"``.
         Each (model, layer) must match exactly one entry.
@@ -566,7 +576,8 @@ def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str =
     if spec.input == "representation" and hasattr(spec, "check"):
         spec.check(n, **params)
     sides = [("entries", items)]
-    values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory)
+    values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory,
+                                  n_jobs=_check_n_jobs(n_jobs))
     _warn_undefined(values, sides)
     metadata = _frame(i.metadata for i in items)
     return ComparisonResult(values, method, params, spec.kind, metadata, metadata, n,
