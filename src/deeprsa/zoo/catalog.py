@@ -70,6 +70,19 @@ RUNS, ENTRIES = _plan()
 """Training runs and shipped entries, by name, in the order of :func:`list_entries`."""
 
 
+def _check_entry(name) -> _Entry:
+    """Return the entry called ``name``, or raise a ValueError that names the closest."""
+    if isinstance(name, str) and name not in ENTRIES:
+        seeds = [n for n in ENTRIES if n.startswith(f"{name}_s") and n[len(name) + 2:].isdigit()]
+        if seeds:
+            raise ValueError(
+                f"Unknown zoo model {name!r}: that is a family of entries, one per training "
+                f"seed. Pick one: {', '.join(map(repr, seeds))}."
+            )
+    check_option("zoo model", name, ENTRIES)
+    return ENTRIES[name]
+
+
 def _listing_order(names) -> list[str]:
     """Final entries first, then training checkpoints, each in plan order."""
     names = list(names)
@@ -141,7 +154,7 @@ def card(name: str, *, directory=None) -> dict:
     >>> len(c["predictions"]) == len(c["stimulus_ids"]) == 450
     True
     """
-    check_option("zoo model", name, ENTRIES)
+    _check_entry(name)
     return copy.deepcopy(_read_card(name, None if directory is None else str(directory)))
 
 
@@ -207,9 +220,9 @@ def predictions(name: str) -> np.ndarray:
     >>> labels = deeprsa.digits(split="test").labels
     >>> a, b = predictions("convnet_s0"), predictions("convnet_s1")
     >>> int(((a != labels) & (b != labels)).sum())  # errors both make
-    4
+    5
     """
-    check_option("zoo model", name, ENTRIES)
+    _check_entry(name)
     return np.asarray(_read_card(name, None)["predictions"], dtype=np.int64)
 
 
@@ -246,8 +259,7 @@ def _load_for_source(name, *, weights, seed):
     from ..models import SourceResult
     from ..models._registry import _load_state_dict_file
 
-    check_option("zoo model", name, ENTRIES)
-    entry = ENTRIES[name]
+    entry = _check_entry(name)
     if weights == "random":
         init_seed = entry.seed if seed is None else seed
         module = build(entry.architecture, seed=init_seed, width=entry.width)

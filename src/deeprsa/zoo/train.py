@@ -13,7 +13,7 @@ import numpy as np
 from .._validation import check_option
 from ._data import SPLITS, _normalize, _split_arrays
 from .architectures import build, count_parameters
-from .catalog import ENTRIES, RUNS, _card_fields, _listing_order
+from .catalog import ENTRIES, RUNS, _card_fields, _check_entry, _listing_order
 
 __all__ = ["RECIPE", "evaluate", "predict", "train_zoo"]
 
@@ -142,7 +142,7 @@ def evaluate(model, *, split: str = "test") -> float:
     --------
     >>> import deeprsa
     >>> round(evaluate(deeprsa.load_model("zoo:convnet_s0")), 3)
-    0.976
+    0.973
     """
     pred = predict(model, split=split)
     return float(np.mean(pred == _split_arrays(split)[1]))
@@ -219,15 +219,15 @@ def train_zoo(out_dir, *, entries=None):
     Each entry is written as ``<name>.pt`` (a state dict, loadable with
     ``torch.load(..., weights_only=True)``) and ``<name>.json`` (its card).
     Training runs on CPU with one thread and deterministic algorithms
-    (:data:`RECIPE`), so a rerun on the same CPU and torch version reproduces
-    the shipped weights bit for bit.
+    (:data:`RECIPE`), so a rerun with the torch version and CPU capability
+    recorded in the cards reproduces the shipped weights bit for bit.
 
     Parameters
     ----------
     out_dir : str or Path
         Directory to write to; created if missing. Existing files of the
         same names are replaced.
-    entries : sequence of str, optional
+    entries : str or sequence of str, optional
         Names of the entries to train (see :func:`list_entries`); default
         all. A checkpoint such as ``"convnet_s0_epoch3"`` trains its run only
         as far as needed.
@@ -242,7 +242,8 @@ def train_zoo(out_dir, *, entries=None):
     Raises
     ------
     ValueError
-        If an entry name is unknown (with a did-you-mean).
+        If an entry name is unknown (with a did-you-mean) or ``entries`` is
+        empty.
 
     Examples
     --------
@@ -260,8 +261,11 @@ def train_zoo(out_dir, *, entries=None):
 
     names = list(ENTRIES) if entries is None else [entries] if isinstance(entries, str) \
         else list(entries)
+    if not names:
+        raise ValueError("entries is empty: name at least one entry, or pass None for the "
+                         "whole zoo.")
     for name in names:
-        check_option("zoo model", name, ENTRIES)
+        _check_entry(name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wanted = {}
