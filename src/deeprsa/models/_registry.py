@@ -116,8 +116,10 @@ def load_model(model, *, weights="trained", seed=None, name=None, preprocessing=
         initialisation. A path: a state dict loaded with ``weights_only=True``
         into the architecture.
     seed : int, optional
-        Seed of the random initialisation. Default 0 (the zoo: the entry's
-        own training seed, so ``weights="random"`` is its untrained twin).
+        Seed of the random initialisation, for ``weights="random"``. Default 0;
+        for the zoo, the entry's own training seed, so ``weights="random"`` is
+        its untrained twin. Zoo entries also record their training seed as
+        ``LoadedModel.seed`` with trained weights.
     name : str, optional
         Label of the model in the store and results. Defaults to the spec,
         with ``@random`` (and the seed) or ``@<file>`` appended for non-trained
