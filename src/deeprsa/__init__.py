@@ -5,9 +5,11 @@ stimuli -> extract -> store -> rdm -> compare/align/stats -> plots/report
 
 from ._version import __version__
 from .compare import (
+    ComparisonResult,
     compare_rdms,
     compare_representations,
     compute_meta_rdms,
+    describe_methods,
     list_methods,
     model_rdm,
     multi_model_rdm,
@@ -22,6 +24,7 @@ from .stimuli import StimulusSet
 from .store import Store
 
 __all__ = [
+    "ComparisonResult",
     "RDM",
     "RDMs",
     "LoadedModel",
@@ -35,6 +38,7 @@ __all__ = [
     "compute_meta_rdms",
     "compute_rdm",
     "compute_rdms",
+    "describe_methods",
     "correct_pvalues",
     "digits",
     "extract",
