@@ -380,7 +380,7 @@ def anova_cmd(store, stimuli, column, models, layers, alpha, correction, table_p
               help="First-order measure of the RDMs (computed and saved when missing).")
 @_model_option
 @_layer_option
-@click.option("--n-restarts", type=int, default=10, show_default=True)
+@click.option("--n-restarts", type=int, default=20, show_default=True)
 @click.option("--seed", type=int, default=None, help="Seeds the random starts.")
 @_table_option
 @_analysis_errors

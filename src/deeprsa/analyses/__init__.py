@@ -6,14 +6,24 @@ that returns a tidy pandas table with ``model`` and ``layer`` columns.
 
 from .decoding import decode, unit_anova, unit_selectivity
 from .dimensionality import dimensionality, explained_variance, participation_ratio
+from .performance import (
+    describe_performance_measures,
+    performance_similarity,
+    read_zoo_predictions,
+    rep_vs_performance,
+)
 from .subsets import extreme_subset, target_subset
 
 __all__ = [
     "decode",
+    "describe_performance_measures",
     "dimensionality",
     "explained_variance",
     "extreme_subset",
     "participation_ratio",
+    "performance_similarity",
+    "read_zoo_predictions",
+    "rep_vs_performance",
     "target_subset",
     "unit_anova",
     "unit_selectivity",

@@ -166,9 +166,13 @@ def _store_layers(store, *, model, layer, filters, min_stimuli) -> list[_Layer]:
             raise KeyError(f"No complete activations with {column}={missing[0]!r}."
                            f"{suggest(missing[0], have)} Available: {have}.")
         table = table[[any(c == v for v in values) for c in cells]]
+    entries = {key: store.entry(key) for key in table["key"]}
+    # In the order the entries were made (network order for one extraction).
+    table = table.sort_values("key", key=lambda k: k.map(lambda x: entries[x].get("created", 0)),
+                              kind="stable")
     layers = []
     for row in table.itertuples(index=False):
-        entry = store.entry(row.key)
+        entry = entries[row.key]
         fields = entry["fields"]
         if int(entry["shape"][0]) < min_stimuli:
             raise ValueError(f"Layer {fields.get('layer')!r} of model {fields.get('model')!r} "

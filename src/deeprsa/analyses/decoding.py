@@ -112,13 +112,14 @@ def decode(X, target, *, stimuli=None, cv=5, C=1.0, n_permutations=0, seed=None,
 
     Examples
     --------
-    >>> import deeprsa
-    >>> stim = deeprsa.digits(split="test")
-    >>> pixels = np.stack([stim.load(i).numpy().ravel() for i in range(len(stim))])
-    >>> table = decode(pixels, "label", stimuli=stim, seed=0, layer="pixels")
-    >>> table[["layer", "target", "accuracy", "chance", "n_classes"]].round(2)
-        layer target  accuracy  chance  n_classes
-    0  pixels  label      0.95     0.1         10
+    Decoding the digit from the pixels of scikit-learn's 1797 digits:
+
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> table = decode(X, y, seed=0, layer="pixels")
+    >>> table[["layer", "accuracy", "chance", "n_classes"]].round(2)
+        layer  accuracy  chance  n_classes
+    0  pixels      0.98     0.1         10
     """
     from sklearn.model_selection import (
         StratifiedKFold,
@@ -193,6 +194,7 @@ def _check_positive(name, value) -> float:
 
 def _check_classes(classes, counts, name, *, cv=None, kind="i"):
     label = f"column {name!r}" if name else "target"
+    classes = [c.item() if isinstance(c, np.generic) else c for c in classes]
     if len(classes) < 2:
         raise ValueError(f"The {label} has a single class ({classes[0]!r}); decoding and "
                          "ANOVA need at least 2.")

@@ -79,7 +79,7 @@ def participation_ratio(eigenvalues) -> float:
         raise ValueError(f"eigenvalues must be a non-empty 1-D array, got shape {ev.shape}.")
     if not np.isfinite(ev).all() or (ev < 0).any():
         raise ValueError("eigenvalues must be finite and non-negative (variances); got "
-                         f"min {ev.min()!r}.")
+                         f"min {float(ev.min())!r}.")
     if not ev.any():
         raise ValueError("eigenvalues are all zero; the participation ratio is undefined.")
     ev = ev / ev.max()  # scale-free, and safe from overflow when squaring

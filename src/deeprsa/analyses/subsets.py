@@ -35,7 +35,7 @@ _COLUMNS = ("model", "layer", "measure", "mode", "target", "k", "stimulus_id", "
             "rdm_mean", "n_stimuli", "n_restarts", "seed")
 
 
-def extreme_subset(rdm, k, *, mode="max", n_restarts=10, seed=None, measure="correlation",
+def extreme_subset(rdm, k, *, mode="max", n_restarts=20, seed=None, measure="correlation",
                    stimulus_ids=None, model=None, layer=None, **filters):
     """The ``k`` stimuli with the largest (or smallest) total dissimilarity among them.
 
@@ -56,7 +56,7 @@ def extreme_subset(rdm, k, *, mode="max", n_restarts=10, seed=None, measure="cor
         Stimuli in the subset, from 2 to ``n_stimuli``.
     mode : {"max", "min"}, default="max"
         Most dissimilar (``"max"``) or most similar (``"min"``) subset.
-    n_restarts : int, default=10
+    n_restarts : int, default=20
         Random starting subsets refined besides the greedy one.
     seed : int, numpy.random.Generator or None, default=None
         Seeds the random starts. With an int, each layer gets the same draws
@@ -130,7 +130,7 @@ def extreme_subset(rdm, k, *, mode="max", n_restarts=10, seed=None, measure="cor
                     filters=filters)
 
 
-def target_subset(rdm, k, target, *, n_restarts=10, seed=None, measure="correlation",
+def target_subset(rdm, k, target, *, n_restarts=20, seed=None, measure="correlation",
                   stimulus_ids=None, model=None, layer=None, **filters):
     """``k`` stimuli whose mean pairwise dissimilarity is as close as possible to ``target``.
 
