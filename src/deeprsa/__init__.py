@@ -18,13 +18,23 @@ from .datasets import digits
 from .extract import extract, list_reductions
 from .layers import list_layers, read_layer_file, select_layers, write_layer_file
 from .models import LoadedModel, Preprocessing, list_sources, load_model
-from .rdm import RDM, RDMs, compute_rdm, compute_rdms, list_measures, register_measure
+from .rdm import (
+    RDM,
+    ConstantPatternWarning,
+    RDMs,
+    compute_rdm,
+    compute_rdms,
+    describe_measures,
+    list_measures,
+    register_measure,
+)
 from .stats import bootstrap_rdm_comparison, correct_pvalues, mantel, noise_ceiling
 from .stimuli import StimulusSet
 from .store import Store
 
 __all__ = [
     "ComparisonResult",
+    "ConstantPatternWarning",
     "RDM",
     "RDMs",
     "LoadedModel",
@@ -38,6 +48,7 @@ __all__ = [
     "compute_meta_rdms",
     "compute_rdm",
     "compute_rdms",
+    "describe_measures",
     "describe_methods",
     "correct_pvalues",
     "digits",

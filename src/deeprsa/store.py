@@ -7,6 +7,8 @@ Layout of a store directory::
       manifest.json          what every array is (written atomically)
       activations/<key>      (n_stimuli, n_features) float32, chunked by rows
       rdms/<key>             arrays written by later stages (RDMs, ...)
+      progress/<key>/        one marker file per finished block of an array
+                             written out of order (by several workers)
 
 Every array is named by a *content key*: a hash of everything that determines
 its values (model source and weights hash, layer, reduction, preprocessing,
@@ -15,6 +17,12 @@ the same key, so finished arrays are skipped; changed stimuli or weights give
 a new key and never reuse stale numbers. Progress is recorded per block of
 rows after the rows are on disk, so a run killed at any point resumes from
 the last complete block. No pickle anywhere: arrays are Zarr, metadata JSON.
+
+Workers that write blocks of one array in any order (a Dask cluster, see
+:mod:`deeprsa.cluster`) each write disjoint, chunk-aligned regions and then
+record a block marker (:meth:`Store.mark_blocks_done`), a small file of its
+own, so no worker rewrites the manifest per block; :meth:`Store.mark_complete`
+finishes the array once every block is there.
 """
 
 from __future__ import annotations
@@ -44,17 +52,15 @@ FORMAT_VERSION = 1
 
 
 def versions() -> dict[str, str]:
-    """Versions of deeprsa and the libraries that shape its numbers."""
-    import numpy
-    import zarr
+    """Versions of deeprsa and the libraries that shape its numbers (no heavy imports)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = {"deeprsa": __version__, "numpy": numpy.__version__, "zarr": zarr.__version__}
-    try:
-        import torch
-
-        out["torch"] = torch.__version__
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+    out = {"deeprsa": __version__}
+    for package in ("numpy", "zarr", "torch"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:  # pragma: no cover - all are hard dependencies
+            pass
     return out
 
 
@@ -196,8 +202,9 @@ class Store:
     def entries(self, kind: str | None = None, **filters):
         """Table of entries (one row per array), optionally filtered by column values.
 
-        Columns include ``key``, ``kind``, ``complete``, ``rows_done`` and every
-        identity field (``model``, ``layer``, ``reduction``, ...).
+        Columns include ``key``, ``kind``, ``complete``, ``rows_done``, ``shape``,
+        ``created`` (a Unix time; rows are sorted by it, so layers come in
+        extraction order) and every identity field (``model``, ``layer``, ...).
         """
         import pandas as pd
 
@@ -207,7 +214,7 @@ class Store:
                 continue
             row = {"key": key, **entry["fields"], "kind": entry["kind"],
                    "complete": entry["complete"], "rows_done": entry["rows_done"],
-                   "shape": tuple(entry["shape"])}
+                   "shape": tuple(entry["shape"]), "created": entry.get("created", 0.0)}
             rows.append(row)
         table = pd.DataFrame(rows)
         for col, value in filters.items():
@@ -257,6 +264,7 @@ class Store:
             except FileNotFoundError:  # zarr's NodeNotFoundError is one
                 log.warning("Array %s listed in the manifest is missing; recreating it.", key)
         chunks = tuple(chunks) if chunks is not None else _default_chunks(shape, dtype)
+        self._clear_blocks(key)  # markers of an earlier array under this key are stale
         array = self._root.create_array(
             path, shape=tuple(shape), chunks=chunks, dtype=dtype,
             compressors=ZstdCodec(level=compression_level) if compression_level else None,
@@ -300,11 +308,15 @@ class Store:
         self._update(set_progress)
 
     def write(self, kind: str, fields: Mapping, data, *, attrs: Mapping | None = None,
-              chunks=None) -> str:
-        """Write a whole array in one go (complete when this returns); return its key."""
+              chunks=None, compression_level: int = 1) -> str:
+        """Write a whole array in one go (complete when this returns); return its key.
+
+        ``compression_level`` is zstd's level; 0 stores raw chunks.
+        """
         data = np.asarray(data)
         key, array, _ = self.create(kind, fields, shape=data.shape, dtype=data.dtype,
-                                    chunks=chunks, attrs=attrs)
+                                    chunks=chunks, attrs=attrs,
+                                    compression_level=compression_level)
         array[...] = data
         self.mark_progress(key, data.shape[0] if data.ndim else 1, complete=True)
         return key
@@ -363,6 +375,90 @@ class Store:
         entry = self.entry(key)
         self._update(lambda m: m["entries"].pop(key))
         shutil.rmtree(self.path / entry["path"], ignore_errors=True)
+        self._clear_blocks(key)
+
+    # ------------------------------------------------------------------ blocks
+    def mark_blocks_done(self, key: str, blocks, *, info: Mapping | None = None) -> None:
+        """Record that ``blocks`` of array ``key`` are on disk, in any order.
+
+        For writers that finish blocks out of order (shards of rows, tiles
+        of an RDM): each block gets its own marker file,
+        ``progress/<key>/<block>.done``, written atomically, so concurrent
+        workers never rewrite the manifest. Write the block's data first,
+        then mark it.
+
+        Parameters
+        ----------
+        key : str
+            The array, as returned by :meth:`create`.
+        blocks : iterable of str
+            Block names chosen by the writer, e.g. ``"0-64"`` or ``"2-5"``:
+            letters, digits, ``-`` and ``_``.
+        info : mapping, optional
+            ``{block: JSON-serialisable value}`` kept with a block's marker
+            and returned by :meth:`blocks_done`.
+
+        Raises
+        ------
+        ValueError
+            If a block name holds other characters (it names a file).
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np
+        >>> store = Store(tempfile.mkdtemp() + "/demo.zarr")
+        >>> key, array, _ = store.create("rdms", {"name": "x"}, shape=(4, 4), chunks=(2, 2))
+        >>> array[:2, :2] = 1.0
+        >>> store.mark_blocks_done(key, ["0-0"], info={"0-0": [1]})
+        >>> store.blocks_done(key)
+        {'0-0': [1]}
+        """
+        self._check_writable()
+        info = info or {}
+        directory = self.path / "progress" / key
+        directory.mkdir(parents=True, exist_ok=True)
+        for block in blocks:
+            block = str(block)
+            if not block or not all(c.isalnum() or c in "-_" for c in block):
+                raise ValueError(f"Block names may hold letters, digits, '-' and '_' only "
+                                 f"(they name marker files); got {block!r}.")
+            _atomic_write_text(directory / f"{block}.done", json.dumps(info.get(block)))
+
+    def blocks_done(self, key: str) -> dict:
+        """Blocks of array ``key`` recorded by :meth:`mark_blocks_done`.
+
+        Returns
+        -------
+        dict
+            ``{block: info}`` (``info`` is None when none was given); empty
+            when no block is marked, also after :meth:`mark_complete`.
+        """
+        directory = self.path / "progress" / key
+        if not directory.is_dir():
+            return {}
+        out = {}
+        for path in directory.glob("*.done"):
+            try:
+                out[path.name[:-len(".done")]] = json.loads(path.read_text())
+            except FileNotFoundError:  # removed by mark_complete meanwhile
+                continue
+        return dict(sorted(out.items()))
+
+    def mark_complete(self, key: str, *, attrs: Mapping | None = None) -> None:
+        """Finish array ``key`` written in blocks: complete, all rows done, markers removed.
+
+        ``attrs`` are merged into the entry's attributes (e.g. facts gathered
+        from the blocks' info).
+        """
+        entry = self.entry(key)
+        self.mark_progress(key, entry["shape"][0] if entry["shape"] else 1, complete=True,
+                           attrs=attrs)
+        self._clear_blocks(key)
+
+    def _clear_blocks(self, key: str) -> None:
+        import shutil
+
+        shutil.rmtree(self.path / "progress" / key, ignore_errors=True)
 
     # ------------------------------------------------------------------ activations
     def load_activations(self, model: str, layer: str, **fields):
