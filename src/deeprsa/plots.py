@@ -149,10 +149,17 @@ def save_figure(fig, path, *, formats=("png", "svg"), dpi=150) -> list[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        target = path.with_suffix(f".{fmt}")
-        fig.savefig(target, dpi=dpi, format=fmt, metadata=_file_metadata(fmt))
-        written.append(target)
+    engine = fig.get_layout_engine()
+    try:
+        for k, fmt in enumerate(formats):
+            if k == 1 and engine is not None:
+                fig.set_layout_engine("none")  # laid out once; later formats reuse it
+            target = path.with_suffix(f".{fmt}")
+            fig.savefig(target, dpi=dpi, format=fmt, metadata=_file_metadata(fmt))
+            written.append(target)
+    finally:
+        if engine is not None and fig.get_layout_engine() is not engine:
+            fig.set_layout_engine(engine)
     return written
 
 
@@ -487,6 +494,10 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
         last_in_col = k + ncols >= n
         image = _draw_rdm(ax, matrices[k], classes_sorted, cmap=cmap, vmin=0.0, vmax=vmax,
                           show_x=last_in_col, show_y=col == 0)
+        if not last_in_col:
+            ax.set_xticks([])
+        if col != 0:
+            ax.set_yticks([])
         title = items[k][0]
         ax.set_title(str(title) if title is not None else f"RDM {k}", fontsize=8)
     models = {str(p.get("model")) for *_, p in items if p.get("model") is not None}
@@ -601,9 +612,11 @@ def plot_model_rdm(comparison, *, labels=None, groups=None, annotate=None, cmap=
     many_models = len(blocks) > 1
     side = min(5.8, max(2.6, 0.13 * n + 1.4))  # inches of the matrix itself
     if ax is None:
-        longest = max(map(len, labels)) * 0.06  # inches of the longest layer name
+        shown = labels if 72 * side / n >= 4.5 else [name for *_, name in blocks]
+        longest = max(map(len, shown)) * 0.055  # inches of the longest tick label
         fig = _new_figure(side + longest + 1.0,
-                          side + longest + (1.1 if many_models else 0.4))
+                          side + (longest if shown is labels else 0.2)
+                          + (1.1 if many_models else 0.4))
         ax = fig.add_subplot()
     else:
         fig = ax.figure

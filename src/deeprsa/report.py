@@ -1,0 +1,453 @@
+"""A run directory and its one-file HTML report.
+
+A run (``deeprsa run`` or ``deeprsa demo``) writes everything into one
+directory::
+
+    run_dir/
+      run.json          provenance, timings, and the list of figures and tables
+      figures/NAME.png  (and NAME.svg) every figure
+      tables/NAME.csv   every tidy table
+      store/            the Zarr store of activations, RDMs and comparisons
+      report.html       written by write_report: self-contained, send it as it is
+
+:class:`RunRecord` collects figures, tables, timings and provenance while a
+run goes; :func:`write_report` turns a run directory into one HTML file with
+every figure embedded (base64 PNG), a caption saying what the figure shows and
+how to read it, the tables, and the provenance: versions, config, weight
+hashes, store keys and timings.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import logging
+import platform
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ._version import __version__
+
+__all__ = ["RunRecord", "write_report"]
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+REPORT_FILE = "report.html"
+_MAX_TABLE_ROWS = 500
+_MAX_DOWNLOAD_BYTES = 2 << 20
+
+
+def _versions() -> dict[str, str]:
+    """Versions of Python and of the libraries behind the numbers and figures."""
+    from importlib import metadata
+
+    out = {"deeprsa": __version__, "python": platform.python_version()}
+    for package in ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "zarr",
+                    "matplotlib"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[package] = "not installed"
+    return out
+
+
+class RunRecord:
+    """Collects a run's figures, tables, timings and provenance in a run directory.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Created when missing. Figures go to ``figures/``, tables to
+        ``tables/``, and :meth:`save` writes ``run.json``.
+    title : str, default="deeprsa run"
+    formats : sequence of str, default=("png", "svg")
+        Files written per figure; PNG is always written (the report embeds it).
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> from matplotlib.figure import Figure
+    >>> record = RunRecord(tempfile.mkdtemp(), title="toy")
+    >>> with record.step("draw"):
+    ...     fig = Figure(figsize=(2, 2))
+    ...     _ = fig.add_subplot().plot([0, 1], [1, 0])
+    >>> _ = record.add_figure(fig, "line", title="A line", caption="It falls.", section="Toy")
+    >>> _ = record.add_table(pd.DataFrame({"x": [1, 2]}), "xs", title="Xs", section="Toy")
+    >>> path = write_report(record.save())
+    >>> path.name, "A line" in path.read_text()
+    ('report.html', True)
+    """
+
+    def __init__(self, run_dir, *, title="deeprsa run", formats=("png", "svg")):
+        self.run_dir = Path(run_dir)
+        self.title = title
+        self.formats = tuple(dict.fromkeys(("png", *formats)))
+        self.figures: list[dict] = []
+        self.tables: list[dict] = []
+        self.notes: list[dict] = []
+        self.highlights: list[str] = []
+        self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
+        self.provenance: dict = {}
+        self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._started = time.perf_counter()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        """Time a step of the run (seconds add up when a name repeats); log its start and end."""
+        log.info("%s ...", name)
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.timings[name] = self.timings.get(name, 0.0) + elapsed
+            self.cpu_timings[name] = self.cpu_timings.get(name, 0.0) + time.process_time() - cpu
+            log.info("%s done in %.1f s", name, elapsed)
+
+    def add_figure(self, fig, name: str, *, title: str, caption: str, section: str) -> Path:
+        """Save ``fig`` as ``figures/NAME.png`` (+ other formats), close it, record its caption.
+
+        ``caption`` says what the figure shows and how to read it; the report
+        prints it under the figure after the bold ``title``. Returns the PNG.
+        """
+        from .plots import save_figure
+
+        files = save_figure(fig, self.run_dir / "figures" / name, formats=self.formats)
+        self._forget(fig)
+        entry = {"name": name, "title": title, "caption": caption, "section": section,
+                 "files": [str(f.relative_to(self.run_dir)) for f in files]}
+        self.figures = [f for f in self.figures if f["name"] != name] + [entry]
+        return files[0]
+
+    @staticmethod
+    def _forget(fig):
+        """Free a figure's memory whether or not pyplot knows about it."""
+        import sys
+
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close(fig)
+        fig.clear()
+
+    def add_table(self, table, name: str, *, title: str, section: str, caption: str = "") -> Path:
+        """Write a tidy pandas table to ``tables/NAME.csv`` and record it for the report."""
+        path = self.run_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        entry = {"name": name, "title": title, "caption": caption, "section": section,
+                 "file": str(path.relative_to(self.run_dir)), "n_rows": int(len(table)),
+                 "columns": [str(c) for c in table.columns]}
+        self.tables = [t for t in self.tables if t["name"] != name] + [entry]
+        return path
+
+    def add_note(self, text: str, *, section: str) -> None:
+        """A sentence shown at the top of ``section`` (e.g. why an analysis was skipped)."""
+        log.info("%s: %s", section, text)
+        self.notes.append({"section": section, "text": text})
+
+    def save(self) -> Path:
+        """Write ``run.json``; return the run directory."""
+        total = time.perf_counter() - self._started
+        data = {"title": self.title, "created": self.created, "versions": _versions(),
+                "platform": {"system": platform.platform(), "machine": platform.machine(),
+                             "processor": platform.processor() or None,
+                             "cpu_count": _cpu_count()},
+                "timings": {**self.timings, "total": total},
+                "cpu_timings": {**self.cpu_timings, "total": time.process_time()},
+                "highlights": self.highlights,
+                "notes": self.notes, "figures": self.figures, "tables": self.tables,
+                **self.provenance}
+        text = json.dumps(data, indent=1, default=_json_default)
+        (self.run_dir / RUN_FILE).write_text(text)
+        return self.run_dir
+
+
+def _cpu_count():
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count()
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Path, set, tuple)):
+        return str(value) if isinstance(value, Path) else list(value)
+    return str(value)
+
+
+# ============================================================================ HTML
+
+
+_CSS = """
+body { font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d1d1f;
+       margin: 0; background: #fafafa; }
+main { max-width: 1080px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+header { border-bottom: 1px solid #ddd; margin-bottom: 16px; }
+h1 { font-size: 26px; margin: 8px 0 4px; } h2 { font-size: 20px; margin-top: 40px;
+  border-bottom: 1px solid #eee; padding-bottom: 4px; } h3 { font-size: 16px; margin-bottom: 4px; }
+.meta { color: #666; font-size: 13px; }
+nav ol { columns: 2; font-size: 14px; }
+figure { margin: 20px 0 28px; }
+figure img { max-width: 100%; height: auto; display: block; margin: 0 auto;
+  border: 1px solid #eee; }
+figcaption { font-size: 13.5px; color: #333; max-width: 880px; margin: 8px auto 0; }
+.note { background: #fff7e0; border-left: 4px solid #e0b000; padding: 6px 12px;
+  font-size: 14px; }
+.highlights li { margin: 2px 0; }
+.table-wrap { max-height: 420px; overflow: auto; border: 1px solid #e5e5e5; margin: 6px 0; }
+table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right;
+  white-space: nowrap; }
+th { position: sticky; top: 0; background: #f3f3f3; }
+td.text, th.text { text-align: left; }
+pre { background: #f6f6f6; padding: 10px; overflow: auto; font-size: 12px; max-height: 420px; }
+.broken { outline: 3px solid #d00; }
+#broken-banner { background: #d00; color: #fff; padding: 8px 12px; }
+"""
+
+# Marks every image that failed to decode, so a reader (or a headless browser test) sees it.
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var images = document.images, broken = 0;
+  for (var i = 0; i < images.length; i++) {
+    if (!(images[i].complete && images[i].naturalWidth > 0)) {
+      broken++; images[i].classList.add("broken");
+    }
+  }
+  document.body.setAttribute("data-images-loaded", String(images.length - broken));
+  document.body.setAttribute("data-images-broken", String(broken));
+  if (broken) {
+    var banner = document.createElement("div");
+    banner.id = "broken-banner";
+    banner.textContent = broken + " figure(s) failed to load.";
+    document.body.insertBefore(banner, document.body.firstChild);
+  }
+});
+"""
+
+
+def write_report(run_dir, *, path=None) -> Path:
+    """Write the self-contained HTML report of a run directory.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A directory written by ``deeprsa run`` or ``deeprsa demo`` (or by
+        :class:`RunRecord`), holding ``run.json``.
+    path : str or Path, optional
+        Where to write; default ``run_dir/report.html``.
+
+    Returns
+    -------
+    Path
+        The HTML file. It embeds every figure (base64 PNG) and table, so it
+        can be mailed or archived on its own; it loads nothing from the
+        network.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` has no ``run.json``, or a figure or table it lists is
+        missing.
+    """
+    run_dir = Path(run_dir)
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
+        raise FileNotFoundError(
+            f"No {RUN_FILE} in {str(run_dir)!r}: give the directory written by `deeprsa run "
+            "CONFIG` or `deeprsa demo` (its --out).")
+    run = json.loads(run_file.read_text())
+    sections = _sections(run)
+    out = []
+    out.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
+    out.append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    out.append(f"<title>{_e(run.get('title', 'deeprsa run'))}</title>")
+    out.append(f"<style>{_CSS}</style><script>{_SCRIPT}</script></head><body><main>")
+    out.append(_header(run))
+    out.append(_toc(sections))
+    figure_number = table_number = 0
+    for section, items in sections.items():
+        out.append(f"<section id=\"{_anchor(section)}\"><h2>{_e(section)}</h2>")
+        for note in items["notes"]:
+            out.append(f"<p class=\"note\">{_e(note['text'])}</p>")
+        for figure in items["figures"]:
+            figure_number += 1
+            out.append(_figure_html(run_dir, figure, figure_number))
+        for table in items["tables"]:
+            table_number += 1
+            out.append(_table_html(run_dir, table, table_number))
+        out.append("</section>")
+    out.append(_provenance_html(run))
+    out.append(f"<p class=\"meta\">Written by deeprsa {_e(__version__)} on "
+               f"{_e(datetime.now(timezone.utc).isoformat(timespec='seconds'))}.</p>")
+    out.append("</main></body></html>\n")
+    target = Path(path) if path is not None else run_dir / REPORT_FILE
+    target.write_text("\n".join(out), encoding="utf-8")
+    return target
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _anchor(text) -> str:
+    return "".join(c if c.isalnum() else "-" for c in str(text).lower()).strip("-")
+
+
+def _sections(run) -> dict:
+    sections: dict[str, dict] = {}
+
+    def get(name):
+        return sections.setdefault(name, {"figures": [], "tables": [], "notes": []})
+
+    for kind, items in (("figures", run.get("figures", [])), ("tables", run.get("tables", [])),
+                        ("notes", run.get("notes", []))):
+        for item in items:
+            get(item["section"])[kind].append(item)
+    return sections
+
+
+def _header(run) -> str:
+    timings = run.get("timings", {})
+    total = timings.get("total")
+    meta = [f"run {_e(run.get('created', ''))}", f"deeprsa {_e(__version__)}"]
+    if total is not None:
+        meta.append(f"{total:.0f} s in total")
+    parts = [f"<header><h1>{_e(run.get('title', 'deeprsa run'))}</h1>",
+             f"<p class=\"meta\">{' · '.join(meta)}</p></header>"]
+    if run.get("summary"):
+        parts.append(f"<p>{_e(run['summary'])}</p>")
+    if run.get("highlights"):
+        items = "".join(f"<li>{_e(h)}</li>" for h in run["highlights"])
+        parts.append(f"<h3>Highlights</h3><ul class=\"highlights\">{items}</ul>")
+    return "\n".join(parts)
+
+
+def _toc(sections) -> str:
+    items = "".join(f"<li><a href=\"#{_anchor(s)}\">{_e(s)}</a></li>" for s in sections)
+    items += "<li><a href=\"#provenance\">Provenance</a></li>"
+    return f"<nav><h3>Contents</h3><ol>{items}</ol></nav>"
+
+
+def _figure_html(run_dir, figure, number) -> str:
+    png = next((f for f in figure["files"] if f.endswith(".png")), None)
+    if png is None or not (run_dir / png).is_file():
+        raise FileNotFoundError(f"Figure {figure['name']!r} has no PNG file in "
+                                f"{str(run_dir)!r}; re-run to write it.")
+    data = base64.b64encode((run_dir / png).read_bytes()).decode("ascii")
+    others = [f for f in figure["files"] if f != png]
+    files = ", ".join(_e(f) for f in [png, *others])
+    return (f"<figure id=\"fig-{_anchor(figure['name'])}\">"
+            f"<img alt=\"{_e(figure['title'])}\" src=\"data:image/png;base64,{data}\">"
+            f"<figcaption><strong>Figure {number}. {_e(figure['title'])}.</strong> "
+            f"{_e(figure['caption'])} <span class=\"meta\">Files: {files}.</span>"
+            "</figcaption></figure>")
+
+
+def _table_html(run_dir, table, number) -> str:
+    import pandas as pd
+
+    path = run_dir / table["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"Table {table['name']!r} is missing: {str(path)!r}.")
+    frame = pd.read_csv(path)
+    shown = frame.head(_MAX_TABLE_ROWS)
+    head = "".join(f"<th class=\"{_cell_class(frame[c])}\">{_e(c)}</th>" for c in frame.columns)
+    rows = []
+    for record in shown.itertuples(index=False):
+        cells = "".join(f"<td class=\"{_cell_class(frame[c])}\">{_e(_format(v))}</td>"
+                        for c, v in zip(frame.columns, record, strict=True))
+        rows.append(f"<tr>{cells}</tr>")
+    more = (f" Showing the first {_MAX_TABLE_ROWS} of {len(frame)} rows."
+            if len(frame) > _MAX_TABLE_ROWS else "")
+    raw = path.read_bytes()
+    download = ""
+    if len(raw) <= _MAX_DOWNLOAD_BYTES:
+        encoded = base64.b64encode(raw).decode("ascii")
+        download = (f" <a download=\"{_e(path.name)}\" href=\"data:text/csv;base64,{encoded}\">"
+                    "Download CSV</a>.")
+    caption = _e(table.get("caption", ""))
+    return (f"<h3 id=\"table-{_anchor(table['name'])}\">Table {number}. {_e(table['title'])}"
+            f"</h3><p class=\"meta\">{caption} {len(frame)} rows; file {_e(table['file'])}."
+            f"{more}{download}</p><div class=\"table-wrap\"><table><thead><tr>{head}</tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _cell_class(column) -> str:
+    return "num" if column.dtype.kind in "iufb" else "text"
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _kv_table(mapping: Mapping) -> str:
+    rows = "".join(f"<tr><td class=\"text\">{_e(k)}</td><td class=\"text\">{_e(v)}</td></tr>"
+                   for k, v in mapping.items())
+    return f"<div class=\"table-wrap\"><table><tbody>{rows}</tbody></table></div>"
+
+
+def _records_table(records, columns) -> str:
+    head = "".join(f"<th class=\"text\">{_e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td class=\"text\">{_e(_format(r.get(c, '')))}</td>"
+                                    for c in columns) + "</tr>" for r in records)
+    return (f"<div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead><tbody>{body}"
+            "</tbody></table></div>")
+
+
+def _provenance_html(run) -> str:
+    parts = ["<section id=\"provenance\"><h2>Provenance</h2>",
+             "<p>Everything needed to reproduce the numbers above: library versions, the "
+             "run's configuration, the exact weights (hashes of every parameter and buffer), "
+             "the stimuli, the store arrays behind each result, and where the time went.</p>"]
+    if run.get("command"):
+        parts.append(f"<h3>Command</h3><pre>{_e(run['command'])}</pre>")
+    parts.append("<h3>Versions</h3>" + _kv_table({**run.get("versions", {}),
+                                                   **{f"platform {k}": v for k, v in
+                                                      run.get("platform", {}).items()}}))
+    if run.get("stimuli"):
+        parts.append("<h3>Stimuli</h3>" + _kv_table(run["stimuli"]))
+    if run.get("models"):
+        columns = list(dict.fromkeys(c for m in run["models"] for c in m))
+        parts.append("<h3>Models and weights</h3>" + _records_table(run["models"], columns))
+    if run.get("config_file"):
+        parts.append(f"<h3>Configuration</h3><p class=\"meta\">{_e(run['config_file'])}</p>"
+                     f"<pre>{_e(run.get('config_text', ''))}</pre>")
+    if run.get("config"):
+        parts.append("<h3>Run plan</h3><p class=\"meta\">The configuration as checked and "
+                     "expanded (one entry per model).</p><pre>"
+                     f"{_e(json.dumps(run['config'], indent=2))}</pre>")
+    timings, cpu = run.get("timings", {}), run.get("cpu_timings", {})
+    if timings:
+        rows = [{"step": k, "wall clock": f"{v:.2f} s",
+                 "CPU (this process)": f"{cpu[k]:.2f} s" if k in cpu else ""}
+                for k, v in timings.items()]
+        parts.append("<h3>Timings</h3><p class=\"meta\">Wall-clock and CPU seconds per step; "
+                     "CPU time counts every core this process used, and wall time also "
+                     "counts waiting for a busy machine.</p>"
+                     + _records_table(rows, ["step", "wall clock", "CPU (this process)"]))
+    if run.get("store_keys"):
+        columns = list(dict.fromkeys(c for m in run["store_keys"] for c in m))
+        parts.append(f"<h3>Store arrays</h3><p class=\"meta\">Store: {_e(run.get('store', ''))}"
+                     f"; {len(run['store_keys'])} arrays.</p>"
+                     + _records_table(run["store_keys"], columns))
+    parts.append("</section>")
+    return "\n".join(parts)
