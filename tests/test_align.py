@@ -363,3 +363,33 @@ def test_zoo_seeds_share_a_geometry_after_alignment(tmp_path):
     mean = table.groupby("space").rsm_correlation.mean()
     assert mean["shared"] > 0.9
     assert mean["shared"] > mean["native"] + 0.3
+
+
+def test_cli_srm_writes_both_tables(tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from deeprsa.cli import cli
+    from deeprsa.store import Store, content_key
+
+    store = Store(tmp_path / "s.zarr")
+    ids = [f"s{i:03d}" for i in range(120)]
+    stimuli = store.add_stimuli(ids, content_key({"ids": ids}))
+    models = []
+    for i, X in enumerate(_lu_copies("rotated", n_networks=3)):
+        models += ["--model", f"net_s{i}"]
+        fields = {"model": f"net_s{i}", "layer": "fc", "reduction": {"name": "flatten"},
+                  "stimuli": stimuli, "dtype": "float32"}
+        store.write("activations", fields, X.astype(np.float32))
+    out = CliRunner().invoke(cli, ["srm", "--store", str(store.path), *models, "--layer", "fc",
+                                   "--sweep", "2,10", "--seed", "0"])
+    assert out.exit_code == 0, out.output
+    alignment = pd.read_csv(store.path / "tables" / "srm-alignment.csv")
+    variance = pd.read_csv(store.path / "tables" / "srm-variance.csv")
+    assert len(alignment) == 6 and (alignment.layer == "fc").all()
+    assert alignment.query("space == 'shared'").rsm_correlation.min() > 0.95
+    assert sorted(variance.n_components.unique()) == [2, 10] and len(variance) == 6
+    out = CliRunner().invoke(cli, ["srm", "--store", str(store.path), "--model", "net_s0",
+                                   "--layer", "fc"])
+    assert out.exit_code == 1
+    assert "Error: Aligning networks needs at least 2 models, got 1." in out.output

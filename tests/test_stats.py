@@ -493,3 +493,75 @@ def test_noise_ceiling_errors(seed_rdms, rdms, method, msg):
     _, seeds = seed_rdms
     with pytest.raises(ValueError, match=re.escape(msg)):
         noise_ceiling(seeds[:rdms], method=method)
+
+
+# ============================================================================ CLI
+
+
+@pytest.fixture
+def seed_store(tmp_path):
+    """A store with layers 'conv' and 'fc' of 3 seeds of 'net' and one 'other' model."""
+    from deeprsa.store import Store, content_key
+
+    store = Store(tmp_path / "s.zarr")
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(15)]
+    stimuli = store.add_stimuli(ids, content_key({"ids": ids}))
+    shared = {layer: rng.standard_normal((15, 6)) for layer in ("conv", "fc")}
+    for model in ("net_s0", "net_s1", "net_s2", "other"):
+        for layer, base in shared.items():
+            X = base + 0.5 * rng.standard_normal(base.shape)
+            fields = {"model": model, "layer": layer, "reduction": {"name": "flatten"},
+                      "stimuli": stimuli, "dtype": "float32"}
+            store.write("activations", fields, X.astype(np.float32))
+    return store
+
+
+def _invoke(args):
+    from click.testing import CliRunner
+
+    from deeprsa.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    return result
+
+
+def test_cli_mantel_table(seed_store):
+    import pandas as pd
+
+    out = _invoke(["mantel", "--store", str(seed_store.path), "--model", "net_s0",
+                   "--model", "net_s1", "--layer", "fc", "--n-permutations", "99",
+                   "--seed", "0"])
+    assert out.exit_code == 0, out.output
+    table = pd.read_csv(seed_store.path / "tables" / "mantel.csv")
+    assert len(table) == 1 and table.pvalue.iloc[0] == 0.01
+    assert {"statistic", "pvalue_corrected", "model_a", "layer_b"} <= set(table.columns)
+
+
+def test_cli_noise_ceiling_and_bootstrap(seed_store, tmp_path):
+    import pandas as pd
+
+    seeds = ["--model", "net_s0", "--model", "net_s1", "--model", "net_s2"]
+    out = _invoke(["noise-ceiling", "--store", str(seed_store.path), *seeds,
+                   "--table", str(tmp_path / "nc.parquet")])
+    assert out.exit_code == 0, out.output
+    nc = pd.read_parquet(tmp_path / "nc.parquet")
+    assert list(nc.layer) == ["conv", "fc"] and (nc.lower < nc.upper).all()
+    refs = [arg.replace("--model", "--reference") for arg in seeds]
+    out = _invoke(["bootstrap", "--store", str(seed_store.path), *refs, "--candidate",
+                   "other", "--over", "both", "--n-resamples", "20", "--seed", "0"])
+    assert out.exit_code == 0, out.output
+    table = pd.read_csv(seed_store.path / "tables" / "bootstrap.csv")
+    assert list(table.layer_a) == ["conv", "fc"]
+    assert (table.ci_low < table.estimate).all() and (table.estimate < table.ci_high).all()
+    assert_allclose(table.noise_ceiling_lower, nc.lower, rtol=1e-12)
+
+
+def test_cli_reports_errors_in_one_line(seed_store):
+    out = _invoke(["noise-ceiling", "--store", str(seed_store.path), "--model", "net_s0",
+                   "--layer", "fc"])
+    assert out.exit_code == 1
+    assert "Error: A noise ceiling needs RDMs from at least 2 seeds, got 1." in out.output
+    out = _invoke(["bootstrap", "--store", str(seed_store.path), "--reference", "net_s0",
+                   "--candidate", "other", "--method", "spearmn"])
+    assert "Unknown comparison method 'spearmn'. Did you mean 'spearman'?" in out.output
