@@ -753,6 +753,8 @@ def evaluate_n_components(X, *, n_components=(1, 2, 5, 10, 20, 50), algorithm="p
                          "count, or the training stimuli minus one).")
     train_x = [x[train] for x in Xs]
     test_x = [x[test_idx] for x in Xs]
+    # leading principal axes of each network's training stimuli, sliced per n_components
+    axes = [PCA(max(fitted), svd_solver="full").fit(x).components_ for x in train_x]
     seeds = rng.spawn(len(fitted))
     rows = []
     for k, k_rng in zip(fitted, seeds, strict=True):
@@ -764,8 +766,7 @@ def evaluate_n_components(X, *, n_components=(1, 2, 5, 10, 20, 50), algorithm="p
             norm = float(np.sum(centred ** 2))
             others = (total - shared[i]) / (len(Xs) - 1)
             residual = centred - others @ srm.bases_[i].T
-            pca = PCA(k, svd_solver="full").fit(train_x[i])
-            projected = centred @ pca.components_.T
+            projected = centred @ axes[i][:k].T
             rows.append({"n_components": int(k), "network": names[i],
                          "variance_explained": float(np.sum(shared[i] ** 2)) / norm,
                          "variance_predicted": 1 - float(np.sum(residual ** 2)) / norm,

@@ -230,24 +230,10 @@ cli.add_command(zoo_cli)
 # [align and stats commands]
 
 def _stats_table(table, path, store, name, columns):
-    """Echo ``columns`` of ``table`` and write all of it (.csv or .parquet; default
-    STORE/tables/NAME.csv)."""
-    from pathlib import Path
-
-    import pandas as pd
-
+    """Echo ``columns`` of ``table``, write all of it (see ``_write_analysis_table``)."""
     if columns:
-        with pd.option_context("display.max_rows", None, "display.width", 200):
-            click.echo(table[[c for c in columns if c in table.columns]].to_string(index=False))
-    path = Path(path or Path(store) / "tables" / f"{name}.csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        table = table.copy()
-        for col in [c for c in table.columns if table[c].dtype.kind == "O"]:
-            table[col] = table[col].map(lambda v: None if v is None else str(v))
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
+        _echo_table(table, columns)
+    path = _write_analysis_table(table, path, store, name)
     click.echo(f"table ({len(table)} rows): {path}")
 
 

@@ -262,8 +262,9 @@ def mantel(a, b, *, method: str = "spearman", n_permutations: int = 10_000,
     rng = check_random_state(seed)
     comparator = _Comparator(method)
     perms = rng.permuted(np.tile(np.arange(len(A)), (n_permutations, 1)), axis=1)
-    observed = float(comparator.permuted(A, B, np.arange(len(A))[None])[0])
-    null = comparator.permuted(A, B, perms)
+    # row 0: the observed labelling, computed the same way as the null
+    values = comparator.permuted(A, B, np.vstack([np.arange(len(A)), perms]))
+    observed, null = float(values[0]), values[1:]
     return MantelResult(observed, _permutation_pvalue(observed, null, alternative), null,
                         n_permutations, method, alternative)
 
