@@ -28,30 +28,49 @@ from .rdm import (
     list_measures,
     register_measure,
 )
-from .stats import bootstrap_rdm_comparison, correct_pvalues, mantel, noise_ceiling
+from .stats import (
+    BootstrapResult,
+    ComparisonBootstrapResult,
+    MantelResult,
+    NoiseCeilingResult,
+    bootstrap_ci,
+    bootstrap_rdm_comparison,
+    correct_pvalues,
+    mantel,
+    noise_ceiling,
+    pairwise_mantel,
+)
 from .stimuli import StimulusSet
 from .store import Store
 
 __all__ = [
+    "__version__",
+    "BootstrapResult",
+    "ComparisonBootstrapResult",
     "ComparisonResult",
     "ConstantPatternWarning",
+    "LoadedModel",
+    "MantelResult",
+    "NoiseCeilingResult",
+    "Preprocessing",
     "RDM",
     "RDMs",
-    "LoadedModel",
-    "Preprocessing",
+    "SRM",
     "StimulusSet",
     "Store",
-    "__version__",
+    "bootstrap_ci",
     "bootstrap_rdm_comparison",
     "compare_rdms",
     "compare_representations",
     "compute_meta_rdms",
     "compute_rdm",
     "compute_rdms",
+    "correct_pvalues",
     "describe_measures",
     "describe_methods",
-    "correct_pvalues",
     "digits",
+    "evaluate_alignment",
+    "evaluate_n_components",
     "extract",
     "list_layers",
     "list_measures",
@@ -63,8 +82,21 @@ __all__ = [
     "model_rdm",
     "multi_model_rdm",
     "noise_ceiling",
+    "pairwise_mantel",
     "read_layer_file",
     "register_measure",
     "select_layers",
     "write_layer_file",
 ]
+
+_LAZY = {"SRM": "align", "evaluate_alignment": "align", "evaluate_n_components": "align"}
+
+
+def __getattr__(name):
+    # Alignment subclasses scikit-learn estimators: import it on first use so that
+    # `import deeprsa` stays cheap.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'deeprsa' has no attribute {name!r}")
