@@ -155,6 +155,18 @@ def test_decoding_target_errors(digits_test):
             call()
 
 
+@pytest.mark.parametrize(("ids", "error", "message"), [
+    ("abc", TypeError, "stimulus_ids must be a sequence of str, got the single string 'abc'."),
+    (["a", "b"], ValueError, "Got 2 stimulus_ids for 12 rows of X."),
+    (["a"] * 12, ValueError,
+     "stimulus_ids contains duplicates; every stimulus needs its own id."),
+])
+def test_stimulus_id_errors(ids, error, message):
+    X = np.random.default_rng(0).standard_normal((12, 3))
+    with pytest.raises(error, match=re.escape(message)):
+        decode(X, np.repeat([0, 1], 6), stimulus_ids=ids)
+
+
 def test_decoding_class_errors():
     X = np.random.default_rng(0).standard_normal((12, 3))
     with pytest.raises(ValueError, match=re.escape(

@@ -323,6 +323,14 @@ def test_non_finite_store_rows_are_named(tmp_path):
         dimensionality(store)
 
 
+def test_store_layer_with_too_few_stimuli_is_named(tmp_path):
+    store = Store(tmp_path / "one.zarr")
+    _write_layer(store, "net", "fc", np.ones((1, 3)), ["a"])
+    msg = "Layer 'fc' of model 'net' has 1 stimuli; this analysis needs at least 2."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        dimensionality(store)
+
+
 def test_store_rows_need_no_ids(store):
     msg = "stimulus_ids labels the rows of an array; a store records its own. Drop stimulus_ids."
     with pytest.raises(ValueError, match=re.escape(msg)):

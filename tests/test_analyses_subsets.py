@@ -143,6 +143,10 @@ def test_store_layers_use_the_stored_rdms(tmp_path):
     assert_allclose(fc.subset_mean, rdm.subset(list(fc.stimulus_id)).vector().mean(),
                     rtol=1e-6)   # float32 RDM
     assert len(store.entries("rdms")) == 2       # computed once and saved
+    with pytest.raises(ValueError, match=re.escape(
+            "stimulus_ids labels the rows of an array; a store records its own. Drop "
+            "stimulus_ids.")):
+        extreme_subset(store, 4, stimulus_ids=ids)
 
 
 # ---------------------------------------------------------------- errors

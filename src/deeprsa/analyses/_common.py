@@ -190,26 +190,22 @@ def _reduction_name(reduction) -> str | None:
     return reduction
 
 
-def _check_int(name: str, value, *, low: int, high: int | None = None,
-               allow_none: bool = False):
+def _check_int(name: str, value, *, low: int, allow_none: bool = False):
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"between {low} and {high}"
-        raise ValueError(f"{name} must be {bound}, got {value}.")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}.")
     return int(value)
 
 
-def _check_fraction(name: str, value, *, closed_low=False) -> float:
+def _check_fraction(name: str, value) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
     value = float(value)
-    ok = (0 <= value <= 1) if closed_low else (0 < value <= 1)
-    if not ok:
-        interval = "[0, 1]" if closed_low else "(0, 1]"
-        raise ValueError(f"{name} must lie in {interval}, got {value}.")
+    if not 0 < value <= 1:
+        raise ValueError(f"{name} must lie in (0, 1], got {value}.")
     return value
 
 

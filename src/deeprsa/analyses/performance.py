@@ -340,6 +340,7 @@ def rep_vs_performance(representational, predictions, labels, *,
     correct = preds == truth[None, :]
     perf = {m: _PERFORMANCE[m](correct, preds) for m in measures}
     for m, matrix in perf.items():
+        np.fill_diagonal(matrix, 1.0)   # a model with itself: not a pair, never used
         bad = np.argwhere(np.isnan(matrix))
         if bad.size:
             a, b = bad[0]
@@ -501,8 +502,8 @@ def _split_by_layer(result, names, wanted, *, single=False):
               else np.full(len(meta), "", dtype=object))
     order = list(dict.fromkeys(layers))
     if single and len(order) > 1:
-        raise ValueError(f"A comparison given for one layer holds {len(order)} layers "
-                         f"({order[:3]}...); give the whole comparison instead of a mapping.")
+        raise ValueError(f"A comparison given for one layer holds {len(order)} layers, "
+                         f"{order}; give the whole comparison instead of a mapping.")
     if wanted is not None:
         _check_layers(wanted, order)
         order = [name for name in order if name in wanted]
@@ -534,8 +535,9 @@ def _from_store(store, names, *, method, layers, filters):
     kind = "rdms" if method in list_methods("rdm") else "activations"
     table = store.entries(kind)
     if table.empty or not table["complete"].any():
+        hint = " Run `deeprsa rdm` first." if kind == "rdms" else ""
         raise KeyError(f"Store {str(store.path)!r} holds no complete {kind}; method "
-                       f"{method!r} compares {kind}.")
+                       f"{method!r} compares {kind}.{hint}")
     table = table[table["complete"]]
     have = sorted(map(str, table["model"].unique()))
     _check_models(names, have, f"store {str(store.path)!r}")

@@ -228,11 +228,9 @@ def _rdms(rdm, *, measure, stimulus_ids, model, layer, filters) -> list:
     from ..store import Store
 
     if _is_store(rdm):
-        if stimulus_ids is not None:
-            raise ValueError("stimulus_ids labels the rows of an array; a store records its "
-                             "own. Drop stimulus_ids.")
         store = rdm if isinstance(rdm, Store) else Store(rdm, mode="r")
-        layers = _layers(store, model=model, layer=layer, filters=filters)
+        layers = _layers(store, model=model, layer=layer, stimulus_ids=stimulus_ids,
+                         filters=filters)
         if store.mode == "r":
             store = Store(store.path)  # RDMs not stored yet are computed and saved
         return [compute_rdm(store, key=item.info["key"], measure=measure)
