@@ -239,6 +239,34 @@ def test_store_result_does_not_depend_on_the_tile_size(store, monkeypatch):
     assert_allclose(tiled.explained_variance, whole.explained_variance, rtol=1e-12)
 
 
+class _RowGuard:
+    """A stored array that refuses to read more than ``limit`` rows at once (the idea of
+    xarray's InaccessibleArray): proves that a layer is read in tiles."""
+
+    def __init__(self, array, limit):
+        self.array, self.limit = array, limit
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __getitem__(self, key):
+        rows = key[0] if isinstance(key, tuple) else key
+        if not isinstance(rows, slice) or len(range(*rows.indices(self.shape[0]))) > self.limit:
+            raise AssertionError(f"read {key!r}: more than {self.limit} rows at once")
+        return self.array[key]
+
+
+def test_store_layers_are_read_in_tiles(store, monkeypatch):
+    expected = dimensionality(store, layer="conv", n_units=50, seed=0)
+    read = Store.array
+    monkeypatch.setattr(Store, "array", lambda self, key: _RowGuard(read(self, key), 4))
+    monkeypatch.setattr(_common, "_TILE_BYTES", 8 * 300 * 4)     # 4 rows of 300 units
+
+    tiled = dimensionality(store, layer="conv", n_units=50, seed=0)
+
+    assert_allclose(tiled.participation_ratio, expected.participation_ratio, rtol=1e-12)
+    with pytest.raises(AssertionError, match="more than 4 rows"):
+        Store.array(store, store.entries("activations").key[0])[:10]
+
+
 def test_a_layer_gets_the_same_subsample_alone_or_with_others(store):
     alone = dimensionality(store, layer="conv", n_units=50, seed=3)
     together = dimensionality(store, n_units=50, seed=3)

@@ -450,3 +450,36 @@ def test_cli_rep_vs_perf_input_errors(predictions, store, tmp_path):
     result = runner.invoke(cli, ["rep-vs-perf", "--store", str(store.path), "--predictions",
                                  str(path), "--model", "m0", "--model", "m9"])
     assert f"Error: {path} has no column 'm9'." in result.output
+
+
+# ---------------------------------------------------------------- end to end on the zoo
+
+
+@pytest.mark.slow
+def test_zoo_end_to_end(tmp_path):
+    # Seed 000's question on real networks: 3 trained convnets and the untrained start of
+    # one of them, 10 test digits per class. The trained ones agree in their errors and in
+    # their representations, the untrained one in neither.
+    import deeprsa
+    from deeprsa.analyses import decode, dimensionality
+
+    stimuli = deeprsa.digits(split="test").sample(10, seed=0)
+    models = ["zoo:convnet_s0", "zoo:convnet_s1", "zoo:convnet_s2", "zoo:convnet_s0_epoch0"]
+    for model in models:
+        deeprsa.extract(model, stimuli, ["relu_fc", "logits"], tmp_path / "s.zarr",
+                        progress=False)
+    store = Store(tmp_path / "s.zarr")
+    compute_rdms(store, progress=False)
+    preds, labels = read_zoo_predictions(models)
+
+    table = rep_vs_performance(store, preds, labels, performance="error_consistency",
+                               seed=0, n_permutations=1000, n_resamples=200)
+    decoded = decode(store, "label", stimuli=stimuli, layer="relu_fc", seed=0)
+    dims = dimensionality(store, layer="relu_fc")
+
+    assert table.layer.tolist() == ["relu_fc", "logits"]
+    assert (table.statistic > 0.5).all()
+    trained = decoded[decoded.model == "zoo:convnet_s0"].accuracy.iloc[0]
+    assert trained > 0.8 and trained > 3 * decoded.chance.iloc[0]
+    by_model = dims.set_index("model").n_components
+    assert by_model["zoo:convnet_s0"] < by_model["zoo:convnet_s0_epoch0"]

@@ -13,7 +13,7 @@ import numpy as np
 from .._validation import check_random_state, suggest
 
 # Rows read from a store at a time: about this many bytes of float64.
-_TILE_BYTES = 64 << 20
+_TILE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,14 +44,16 @@ class _Layer:
 
     def tiles(self, columns=None) -> Iterator[tuple[int, np.ndarray]]:
         """``(start, rows)`` in float64, a tile of rows at a time, optionally some columns."""
-        width = self.n_units if columns is None else len(columns)
-        step = max(1, min(self.n_stimuli, _TILE_BYTES // (8 * max(width, 1))))
+        # Whole rows are read, so the tile is sized by the layer's width; an in-memory
+        # array is one tile.
+        step = max(1, min(self.n_stimuli, _TILE_BYTES // (8 * self.n_units)))
         if isinstance(self.data, np.ndarray):
             step = self.n_stimuli
         for start in range(0, self.n_stimuli, step):
-            block = np.asarray(self.data[start:start + step], dtype=np.float64)
+            block = self.data[start:start + step]
             if columns is not None:
                 block = block[:, columns]
+            block = np.asarray(block, dtype=np.float64)
             if not np.isfinite(block).all():
                 row = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
                 raise ValueError(f"The activations of {self.where} hold NaN or infinity, "
