@@ -640,4 +640,80 @@ def rep_vs_perf_cmd(store, models, layers, predictions_path, method, measure, pe
 
 # [plots, report, run and demo commands]
 
+def _show_steps():
+    """Print the run's steps (INFO of deeprsa.report / deeprsa.demo) even without -v."""
+    for name in ("deeprsa.report", "deeprsa.demo"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "_deeprsa_steps", False) for h in logger.handlers):
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("deeprsa: %(message)s"))
+            handler._deeprsa_steps = True
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+@cli.command("run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory [default: the config's outputs.dir, else "
+                   "CONFIG_results next to the config].")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars.")
+def run_cmd(config, out_dir, progress):
+    """Run the plan in a TOML CONFIG: stimuli, extraction, RDMs, comparisons, analyses, report.
+
+    See examples/*.toml for annotated configs.
+    """
+    import sys
+
+    from .config import ConfigError
+    from .demo import run_config
+
+    _show_steps()
+    try:
+        path = run_config(config, out_dir=out_dir, progress=progress,
+                          command=" ".join(["deeprsa", *sys.argv[1:]]))
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Report: {path}")
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="HTML file to write [default: RUN_DIR/report.html].")
+def report_cmd(run_dir, out_path):
+    """Write the self-contained HTML report of RUN_DIR (from `deeprsa run` or `deeprsa demo`)."""
+    from .report import write_report
+
+    try:
+        path = write_report(run_dir, path=out_path)
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Report: {path}")
+
+
+@cli.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="deeprsa-demo",
+              show_default=True, help="Run directory (figures, tables, store, report).")
+@click.option("--quick", is_flag=True,
+              help="Smaller run for CI: 8 digits per class and 4 networks.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars.")
+def demo_cmd(out_dir, quick, progress):
+    """Run the whole pipeline on real digits and the bundled zoo, and write a report.
+
+    Held-out digits sampled per class; convnets, resnets and MLPs (three
+    seeds each, trained, and their untrained twins); one-pass extraction,
+    RDMs, model and multi-model RDMs, MDS, dimensionality, SRM across seeds,
+    representational vs performance similarity. Offline, about a minute on a
+    laptop CPU.
+    """
+    from .demo import run_demo
+
+    _show_steps()
+    path = run_demo(out_dir, quick=quick, progress=progress)
+    click.echo(f"Report: {path}")
+
 # [dask commands]

@@ -428,11 +428,17 @@ def _str(key, value):
 
 def _strings(key, value):
     """A string or a list of strings -> tuple of str."""
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, (list, tuple)) or not values:
+    return tuple(v for _, v in _each(key, value))
+
+
+def _each(key, value):
+    """``(key of the item, item)`` of a string or a non-empty list of strings."""
+    if isinstance(value, str):
+        return [(key, _str(key, value))]
+    if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(key, f"config key {key!r} must be a string or a non-empty list of "
                                f"strings, got {value!r}.")
-    return tuple(_str(f"{key}[{i}]", v) for i, v in enumerate(values))
+    return [(f"{key}[{i}]", _str(f"{key}[{i}]", v)) for i, v in enumerate(value)]
 
 
 def _fraction(key, value):
@@ -487,15 +493,13 @@ def _stimuli(table):
 def _measures(key, value):
     from .rdm import list_measures
 
-    return tuple(_option(f"{key}[{i}]", v, list_measures(), "measure")
-                 for i, v in enumerate(_strings(key, value)))
+    return tuple(_option(k, v, list_measures(), "measure") for k, v in _each(key, value))
 
 
 def _methods(key, value):
     from .compare import list_methods
 
-    return tuple(_option(f"{key}[{i}]", v, list_methods(), "method")
-                 for i, v in enumerate(_strings(key, value)))
+    return tuple(_option(k, v, list_methods(), "method") for k, v in _each(key, value))
 
 
 def _models(value):
@@ -568,15 +572,14 @@ def _table(key, value):
 
 
 def _weights(key, value):
-    values = _strings(key, value)
-    for i, w in enumerate(values):
-        k = key if isinstance(value, str) else f"{key}[{i}]"
+    items = _each(key, value)
+    for k, w in items:
         if w in _WEIGHT_KINDS or w.endswith((".pt", ".pth", ".bin", ".safetensors")) \
                 or "/" in w:
             continue
         raise ConfigError(k, f"config key {k!r} must be 'trained', 'random' or the path of a "
                              f"state dict; got {w!r}.{suggest(w, _WEIGHT_KINDS)}")
-    return values
+    return tuple(w for _, w in items)
 
 
 def _seeds(where, table):
@@ -655,8 +658,8 @@ def _outputs(table, models):
     values = {k: checks[k](f"outputs.{k}", v) for k, v in table.items()}
     names = [m.name for m in models]
     if "focus" in values:
-        for i, name in enumerate(values["focus"]):
-            _option(f"outputs.focus[{i}]", name, names, "model")
+        for k, name in _each("outputs.focus", table["focus"]):
+            _option(k, name, names, "model")
     else:
         first = models[0]
         other = next((m for m in models if m.weights != first.weights), None)
@@ -667,11 +670,9 @@ def _outputs(table, models):
 def _figures(key, value):
     if value == "all":
         return tuple(FIGURES)
-    return tuple(_option(f"{key}[{i}]", v, FIGURES, "figure")
-                 for i, v in enumerate(_strings(key, value)))
+    return tuple(_option(k, v, FIGURES, "figure") for k, v in _each(key, value))
 
 
 def _formats(key, value):
-    return tuple(_option(f"{key}[{i}]", v, _FORMATS, "format")
-                 for i, v in enumerate(_strings(key, value)))
+    return tuple(_option(k, v, _FORMATS, "format") for k, v in _each(key, value))
 

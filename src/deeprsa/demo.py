@@ -35,9 +35,10 @@ def demo_config(*, quick: bool = False) -> RunConfig:
     ----------
     quick : bool, default=False
         A smaller plan for CI: 8 digits per class and 4 networks (two
-        convnet seeds, one MLP, one untrained convnet) instead of 20 per
-        class and 12 networks (convnet, resnet and MLP, seeds 0-2 trained
-        and seed 0 untrained).
+        convnet seeds, one MLP, one untrained convnet), with the per-model
+        figures drawn for convnet_s0 only; instead of 20 per class and 12
+        networks (convnet, resnet and MLP, seeds 0-2 trained and seed 0
+        untrained), drawn for convnet_s0 and its untrained twin.
 
     Returns
     -------
@@ -69,16 +70,16 @@ def demo_config(*, quick: bool = False) -> RunConfig:
         "compare": {"methods": ["spearman"]},
         "analyses": {"srm": {"layer": "penultimate", "n_components": 10},
                      "performance": {"predictions": "zoo", "layer": "last"}},
-        "outputs": {"focus": ["convnet_s0", "convnet_s0 (random)"]},
+        "outputs": {"focus": ["convnet_s0"] if quick else ["convnet_s0", "convnet_s0 (random)"]},
     })
 
 
-def run_demo(out_dir="deeprsa_demo", *, quick: bool = False, progress: bool = True) -> Path:
+def run_demo(out_dir="deeprsa-demo", *, quick: bool = False, progress: bool = True) -> Path:
     """Run the demo end to end and write its report.
 
     Parameters
     ----------
-    out_dir : str or Path, default="deeprsa_demo"
+    out_dir : str or Path, default="deeprsa-demo"
         The run directory (figures, tables, store, report). Running again
         reuses the activations and RDMs already in its store.
     quick : bool, default=False
@@ -138,9 +139,7 @@ def run_config(config, *, out_dir=None, progress: bool = True, command: str | No
     run_dir = pipeline.record.save()
     if not config.outputs.report:
         return run_dir
-    path = write_report(run_dir)
-    log.info("report: %s", path)
-    return path
+    return write_report(run_dir)
 
 
 # ============================================================================ the pipeline
@@ -237,15 +236,19 @@ class _Pipeline:
 
     # ------------------------------------------------------------------ extraction
     def extract_stage(self):
+        from tqdm.auto import tqdm
+
         from .extract import extract
         from .models import load_model
 
         rows = []
-        for plan in self.config.models:
+        bar = tqdm(self.config.models, desc="extract", unit="model", disable=not self.progress)
+        for plan in bar:
+            bar.set_postfix_str(plan.name)
             loaded = load_model(plan.spec, weights=plan.weights, seed=plan.seed, name=plan.name)
             table = extract(loaded, self.stimuli, _selectors(plan.layers), self.store,
                             reduction=plan.reduction, batch_size=self.config.extract.batch_size,
-                            device=self.config.extract.device, progress=self.progress)
+                            device=self.config.extract.device, progress=False)
             self.layers[plan.name] = table["layer"].tolist()
             info = dict(loaded.info)
             rows.append({"name": plan.name, "group": plan.group, "spec": plan.spec,
@@ -259,14 +262,19 @@ class _Pipeline:
 
     # ------------------------------------------------------------------ RDMs
     def rdm_stage(self):
+        from tqdm.auto import tqdm
+
         from .rdm import compute_rdms
 
         names = [m.name for m in self.config.models]
         stimulus_hash = self.stimuli.content_hash()
         summary = []
-        for measure in self.config.rdm.measures:
-            rdms = compute_rdms(self.store, measure=measure, model=names, stimuli=stimulus_hash,
-                                dtype=self.config.rdm.dtype, progress=self.progress)
+        jobs = [(measure, name) for measure in self.config.rdm.measures for name in names]
+        bar = tqdm(jobs, desc="RDMs", unit="model", disable=not self.progress)
+        for measure, name in bar:
+            bar.set_postfix_str(f"{measure} {name}")
+            rdms = compute_rdms(self.store, measure=measure, model=name, stimuli=stimulus_hash,
+                                dtype=self.config.rdm.dtype, progress=False)
             for rdm in rdms:
                 p = rdm.provenance
                 self.rdms[(p["model"], p["layer"], measure)] = rdm
@@ -420,7 +428,16 @@ class _Pipeline:
             return
         from .plots import plot_mds
 
-        result = self.comparison
+        result, dropped = _defined_part(self.comparison)
+        if dropped:
+            self.record.add_note(
+                f"Left out of the MDS maps, because their comparisons are undefined (a "
+                f"constant RDM, e.g. the zero-initialised head of an untrained network): "
+                f"{', '.join(dropped)}.", section=_S_MDS)
+        if len(result.matrix) < 3:
+            self.record.add_note("MDS was skipped: fewer than 3 layers have defined "
+                                 "comparisons.", section=_S_MDS)
+            return
         method = _method_name(result.method)
         opts = {"metric": plan.metric, "n_components": plan.n_components}
         kind = "metric" if plan.metric else "non-metric (ordinal)"
@@ -429,9 +446,11 @@ class _Pipeline:
         if self.wants("mds_layers"):
             kinds = {m.name: m.group + ("" if m.weights == "trained" else f" ({m.weights})")
                      for m in self.config.models}
+            one_each = len(set(kinds.values())) == len(kinds)
             models = result.metadata_a["model"].astype(str).tolist()
-            fig = plot_mds(result, groups=[kinds[m] for m in models], trajectories=models,
-                           legend_title="architecture", **opts)
+            fig = plot_mds(result, groups=models if one_each else [kinds[m] for m in models],
+                           trajectories=models, legend_title="model" if one_each else
+                           "architecture", **opts)
             self.record.add_figure(
                 fig, "mds_layers", section=_S_MDS,
                 title="MDS of all layers of all models, with a trajectory through each model",
@@ -439,13 +458,14 @@ class _Pipeline:
                         f"approximate 1 - {method} correlation between layer RDMs (the "
                         "multi-model RDM). Lines join each model's layers in depth order, from "
                         "a square (first layer) to an arrow (last layer), one line per model, coloured by "
-                        "architecture (and weights). "
+                        "model, or by architecture (and weights) when several models share "
+                        "one. "
                         "Where trajectories run together, the models transform the stimuli "
                         f"alike. {stress_note}")
         focus = self.config.outputs.focus[0]
-        if self.wants("mds_model") and len(self.layers[focus]) >= 3:
+        if self.wants("mds_model"):
             sub = result.select(model=focus)
-            if len(sub.matrix) <= 60:
+            if 3 <= len(sub.matrix) <= 60:
                 fig = plot_mds(sub, edges=True, **opts)
                 self.record.add_figure(
                     fig, f"mds_model_{_slug(focus)}", section=_S_MDS,
@@ -461,6 +481,10 @@ class _Pipeline:
     def _stimulus_mds(self, focus, plot_mds, opts, kind, stress_note):
         layer = self.layers[focus][-1]
         rdm = self.rdms[(focus, layer, self.measure)]
+        if np.ptp(rdm.vector()) == 0:
+            self.record.add_note(f"The MDS of the stimuli was skipped: every pair of stimuli "
+                                 f"is equally dissimilar in {focus} · {layer}.", section=_S_MDS)
+            return
         plan = self.config.analyses.mds
         images = None
         if plan.thumbnails_per_class:
@@ -689,6 +713,30 @@ class _Pipeline:
         if result.kind != "similarity":
             values = -values  # a distance: larger means less similar
         return pd.DataFrame(values, index=names, columns=names)
+
+
+def _defined_part(result):
+    """Drop the entries of a symmetric comparison whose values are undefined (NaN).
+
+    Returns the comparison without them and their "model · layer" labels.
+    """
+    from .compare import ComparisonResult
+
+    keep = np.ones(len(result.matrix), dtype=bool)
+    bad = np.isnan(result.matrix)
+    while bad[np.ix_(keep, keep)].any():  # drop the entry with most undefined values first
+        counts = np.where(keep, (bad & keep[None, :]).sum(axis=1), -1)
+        keep[int(np.argmax(counts))] = False
+    if keep.all():
+        return result, []
+    meta = result.metadata_a
+    dropped = [f"{m} · {layer}" for m, layer in zip(meta["model"][~keep], meta["layer"][~keep],
+                                                     strict=True)]
+    index = np.flatnonzero(keep)
+    sub_meta = meta.iloc[index].reset_index(drop=True)
+    return ComparisonResult(result.matrix[np.ix_(index, index)], result.method, result.params,
+                            result.kind, sub_meta, sub_meta, result.n_stimuli,
+                            result.n_entries, True), dropped
 
 
 class _Skip(Exception):

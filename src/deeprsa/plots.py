@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_random_state, suggest
+from ._validation import check_option, check_random_state, suggest
 
 __all__ = [
     "MDSResult",
@@ -141,11 +141,8 @@ def save_figure(fig, path, *, formats=("png", "svg"), dpi=150) -> list[Path]:
     >>> [f.suffix for f in files]
     ['.png', '.svg']
     """
-    allowed = ("png", "svg", "pdf")
-    bad = [f for f in formats if f not in allowed]
-    if bad:
-        raise ValueError(f"Unknown figure format {bad[0]!r}.{suggest(bad[0], allowed)} "
-                         f"Available: {', '.join(map(repr, allowed))}.")
+    for fmt in formats:
+        check_option("figure format", fmt, ("png", "svg", "pdf"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -485,6 +482,8 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
     panel = min(1.75, 6.3 / ncols)
     fig = _new_figure(panel * ncols + 0.9, panel * nrows + 0.45)
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    titles = _short_names([t if t is not None else f"RDM {k}" for k, (t, *_) in
+                           enumerate(items)])
     image = None
     for k, ax in enumerate(axes.flat):
         if k >= n:
@@ -498,8 +497,7 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
             ax.set_xticks([])
         if col != 0:
             ax.set_yticks([])
-        title = items[k][0]
-        ax.set_title(str(title) if title is not None else f"RDM {k}", fontsize=8)
+        ax.set_title(titles[k], fontsize=8)
     models = {str(p.get("model")) for *_, p in items if p.get("model") is not None}
     if suptitle is None and len(models) == 1:
         suptitle = models.pop()
@@ -565,6 +563,7 @@ def plot_model_rdm(comparison, *, labels=None, groups=None, annotate=None, cmap=
         must be contiguous; each model's diagonal block is outlined and named.
     annotate : bool, optional
         Write the value in each cell; default when there are at most 12 rows.
+        Undefined comparisons (NaN, e.g. with a constant layer) are grey.
     cmap : str, default="viridis"
     vmax : float, optional
         Top of the colour scale; default the largest dissimilarity.
@@ -608,6 +607,10 @@ def plot_model_rdm(comparison, *, labels=None, groups=None, annotate=None, cmap=
             raise ValueError(f"The rows of model {repeated[0]!r} are not contiguous; order "
                              "the rows model by model (multi_model_rdm does).")
         blocks = [(s, e, groups[s]) for s, e in zip(starts, starts[1:] + [n], strict=True)]
+    if blocks:  # shortest unambiguous layer names within each model
+        labels = [name for s, e, _ in blocks for name in _short_names(labels[s:e])]
+    else:
+        labels = _short_names(labels)
     annotate = n <= 12 if annotate is None else annotate
     many_models = len(blocks) > 1
     side = min(5.8, max(2.6, 0.13 * n + 1.4))  # inches of the matrix itself
@@ -620,8 +623,13 @@ def plot_model_rdm(comparison, *, labels=None, groups=None, annotate=None, cmap=
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    vmax = float(D.max()) if vmax is None else vmax
-    image = ax.imshow(D, cmap=cmap, vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
+    if vmax is None:
+        vmax = float(np.nanmax(D)) if np.isfinite(D).any() else 1.0
+    import matplotlib as mpl
+
+    colours = mpl.colormaps[cmap].with_extremes(bad="0.85")  # undefined comparisons: grey
+    image = ax.imshow(np.ma.masked_invalid(D), cmap=colours, vmin=0.0,
+                      vmax=vmax if vmax > 0 else 1.0)
     ax.spines[:].set_visible(True)
     ax.tick_params(length=0)
     row_points = 72 * side / n
@@ -655,8 +663,9 @@ def plot_model_rdm(comparison, *, labels=None, groups=None, annotate=None, cmap=
         for i in range(n):
             for j in range(n):
                 value = D[i, j]
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                        color="black" if value > 0.6 * vmax else "white")
+                ax.text(j, i, f"{value:.2f}" if np.isfinite(value) else "n/a", ha="center",
+                        va="center", fontsize=6,
+                        color="black" if not value <= 0.6 * vmax else "white")
     if title is None and len(blocks) == 1:
         title = f"model RDM · {blocks[0][2]}"
     elif title is None:
@@ -705,6 +714,8 @@ def _mds_input(dissimilarity):
     if hasattr(dissimilarity, "dissimilarity") and hasattr(dissimilarity, "metadata_a"):
         D, labels, groups, what = _second_order_parts(dissimilarity, None, None)
         return D, labels, groups, f"{what} between RDMs", "layers"
+    if not callable(getattr(dissimilarity, "matrix", None)):
+        _check_square_dissimilarity(np.asarray(dissimilarity, dtype=np.float64))
     M, ids, prov = _rdm_parts(dissimilarity)
     if prov.get("order") == 2:
         split = [s.rsplit("|", 1) if "|" in s else (None, s) for s in ids]
@@ -1137,17 +1148,51 @@ def _variance_table(variance):
     return {str(k): np.asarray(v, dtype=float).ravel() for k, v in variance.items()}
 
 
-def components_to_reach(ratios, threshold=0.8) -> int:
-    """Number of principal components whose cumulative explained variance reaches ``threshold``.
+def _cumulative(ratios):
+    """Cumulative explained variance ratio; variances (summing above 1) are normalised first."""
+    ratios = np.asarray(ratios, dtype=float)
+    total = ratios.sum()
+    return np.cumsum(ratios / total if total > 1 + 1e-6 else ratios)
+
+
+def _components_to_reach(ratios, threshold=0.8):
+    """Number of leading principal components whose explained variance reaches ``threshold``.
+
+    Parameters
+    ----------
+    ratios : array-like of shape (n_components,)
+        Explained variance ratios in decreasing order (or variances, which
+        are normalised to sum to 1).
+    threshold : float, default=0.8
+
+    Returns
+    -------
+    int or None
+        None when the components never reach the threshold (a truncated
+        spectrum) or the ratios are undefined (a constant layer).
 
     Examples
     --------
-    >>> components_to_reach([0.5, 0.2, 0.2, 0.1], 0.8)
+    >>> _components_to_reach([0.5, 0.2, 0.2, 0.1], 0.8)
     3
+    >>> _components_to_reach([0.5, 0.2], 0.8) is None
+    True
     """
-    cumulative = np.cumsum(np.asarray(ratios, dtype=float))
-    cumulative /= cumulative[-1] if cumulative[-1] > 0 else 1.0
-    return int(np.searchsorted(cumulative, threshold - 1e-12) + 1)
+    cumulative = _cumulative(ratios)
+    reached = np.flatnonzero(cumulative >= threshold - 1e-10)
+    return int(reached[0]) + 1 if reached.size else None
+
+
+def _short_names(names):
+    """The shortest dotted suffixes that keep names apart (``encoder.layers.block_1`` ->
+    ``block_1``; ``features.2`` and ``classifier.2`` stay whole)."""
+    names = [str(n) for n in names]
+    depth = max(n.count(".") for n in names) + 1
+    for k in range(1, depth + 1):
+        short = [".".join(n.split(".")[-k:]) for n in names]
+        if len(set(short)) == len(set(names)):
+            return short
+    return names
 
 
 @_styled
@@ -1160,7 +1205,8 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
         Explained variance ratio of each principal component (sklearn's
         ``PCA.explained_variance_ratio_``), one entry per layer in depth
         order; or a table with columns ``layer``, ``explained_variance_ratio``
-        (and optionally ``component``), one row per component.
+        (and optionally ``component``), one row per component, as
+        :func:`deeprsa.analyses.explained_variance` returns.
     threshold : float, default=0.8
         Fraction of variance for the right panel (seed 001 uses 80 %).
     title : str, optional
@@ -1172,7 +1218,9 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
     matplotlib.figure.Figure
         Left: cumulative variance explained against the number of components
         (log axis), one curve per layer, early layers dark, late layers
-        yellow. Right: components needed to reach ``threshold`` per layer.
+        yellow, keyed by a colour bar of layer names. Right: components needed
+        to reach ``threshold`` per layer (a layer that never reaches it, or
+        is constant, has no point).
 
     Examples
     --------
@@ -1183,6 +1231,7 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
     'components to reach 80 %'
     """
     import matplotlib as mpl
+    from matplotlib.ticker import MaxNLocator
 
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}.")
@@ -1190,30 +1239,38 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
     if not table:
         raise ValueError("variance holds no layers.")
     layers = list(table)
-    fig = _new_figure(7.0, 2.9)
-    left, right = fig.subplots(1, 2, width_ratios=[1.1, 1])
-    cmap = mpl.colormaps["viridis"]
-    colours = [cmap(x) for x in np.linspace(0, 0.9, len(layers))]
+    names = _short_names(layers)
+    fig = _new_figure(7.0, 3.0)
+    left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
+    colours = mpl.colormaps["viridis"](np.linspace(0, 0.92, len(layers)))
     needed = []
-    for layer, colour in zip(layers, colours, strict=True):
+    for layer, name, colour in zip(layers, names, colours, strict=True):
         ratios = table[layer]
-        cumulative = np.cumsum(ratios) / (ratios.sum() or 1.0)
-        left.plot(np.arange(1, len(ratios) + 1), cumulative, color=colour, linewidth=1.2,
-                  label=layer)
-        needed.append(components_to_reach(ratios, threshold))
+        left.plot(np.arange(1, len(ratios) + 1), _cumulative(ratios), color=colour,
+                  linewidth=1.2, label=name)
+        needed.append(_components_to_reach(ratios, threshold))
     left.axhline(threshold, color="0.4", linestyle="--", linewidth=0.8)
     left.set_xscale("log")
     left.set_ylim(0, 1.02)
     left.set_xlabel("number of principal components")
     left.set_ylabel("cumulative variance explained")
-    if len(layers) <= 14:
-        left.legend(loc="lower right", frameon=False, ncols=2 if len(layers) > 7 else 1)
-    right.plot(range(len(layers)), needed, color="0.2", marker="o", markersize=3.5,
-               linewidth=1.0)
-    for x, (value, colour) in enumerate(zip(needed, colours, strict=True)):
-        right.plot([x], [value], marker="o", color=colour, markersize=3.5, zorder=3)
-    right.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+    key = mpl.cm.ScalarMappable(norm=mpl.colors.BoundaryNorm(np.arange(len(layers) + 1) - 0.5,
+                                                             len(layers)),
+                                cmap=mpl.colors.ListedColormap(colours))
+    colorbar = fig.colorbar(key, ax=left, aspect=max(12, 2.5 * len(layers)), pad=0.02)
+    colorbar.set_ticks(range(len(layers)), labels=names,
+                       fontsize=6.5 if len(layers) > 10 else 7)
+    colorbar.ax.invert_yaxis()  # input at the top, as read
+    colorbar.ax.tick_params(length=0)
+    colorbar.outline.set_visible(False)
+    xs = [x for x, v in enumerate(needed) if v is not None]
+    values = [needed[x] for x in xs]
+    right.plot(xs, values, color="0.2", linewidth=1.0)
+    right.scatter(xs, values, c=[colours[x] for x in xs], s=14, zorder=3)
+    right.set_xticks(range(len(layers)), names, rotation=45, ha="right")
+    right.set_xlim(-0.5, len(layers) - 0.5)
     right.set_ylim(bottom=0)
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_ylabel(f"components to reach {threshold:.0%}".replace("%", " %"))
     right.set_xlabel("layer (input → output)")
     if title:

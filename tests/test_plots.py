@@ -1,0 +1,451 @@
+"""Figures: what each one shows (ticks, colourbars, boundaries, stress, trajectories), not only
+that it exists."""
+
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.spatial.distance import pdist, squareform
+
+from deeprsa import plots
+from deeprsa.compare import compare_rdms
+from deeprsa.rdm import RDM
+
+matplotlib.use("Agg")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _blocky_rdm(classes, *, seed=0, measure="correlation"):
+    """An RDM whose stimuli cluster by class, in shuffled order, with provenance."""
+    rng = np.random.default_rng(seed)
+    centres = {c: rng.normal(size=5) * 4 for c in dict.fromkeys(classes)}
+    X = np.array([centres[c] + rng.normal(size=5) * 0.3 for c in classes])
+    ids = [f"s{i}" for i in range(len(classes))]
+    D = squareform(pdist(X))
+    return RDM(D, ids, {"model": "net", "layer": "fc", "measure": measure}), X
+
+
+@pytest.fixture
+def shuffled():
+    classes = ["dog", "cat", "dog", "bird", "cat", "bird", "dog", "cat", "bird"]
+    rdm, _ = _blocky_rdm(classes)
+    return rdm, classes
+
+
+def _boundaries(ax):
+    return [c for c in ax.collections if c.get_gid() == plots.GID_CLASS_BOUNDARY]
+
+
+def test_plot_rdm_sorts_stimuli_by_class_with_named_ticks_and_boundaries(shuffled):
+    rdm, classes = shuffled
+    fig = plots.plot_rdm(rdm, labels=classes)
+    ax, colorbar_ax = fig.axes
+
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["bird", "cat", "dog"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["bird", "cat", "dog"]
+    (lines,) = _boundaries(ax)
+    assert len(lines.get_segments()) == 2 * (3 - 1)  # one row and one column line per boundary
+    order = np.argsort(classes, kind="stable")
+    assert_allclose(ax.images[0].get_array(), rdm.matrix()[np.ix_(order, order)], rtol=0)
+    assert colorbar_ax.get_ylabel() == "correlation distance (1 − Pearson r)"
+    assert ax.get_title() == "net · fc"
+
+
+def test_plot_rdm_percentile_colours_by_rank_among_pairs(shuffled):
+    rdm, classes = shuffled
+    fig = plots.plot_rdm(rdm, labels=classes, percentile=True)
+    shown = np.asarray(fig.axes[0].images[0].get_array())
+    off = shown[~np.eye(len(shown), dtype=bool)]
+    n_pairs = len(rdm.vector())
+
+    assert_allclose(np.sort(np.unique(off)), np.arange(1, n_pairs + 1) * 100 / n_pairs)
+    assert fig.axes[1].get_ylabel() == "percentile of correlation distance (1 − Pearson r)"
+    # Same percentiles as RDM.percentile(), which follows scipy's percentileofscore.
+    order = np.argsort(classes, kind="stable")
+    assert_allclose(shown, rdm.percentile().matrix()[np.ix_(order, order)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("labels", [
+    pytest.param(lambda ids, cl: dict(zip(ids, cl, strict=True)), id="mapping"),
+    pytest.param(lambda ids, cl: pd.Series(cl, index=ids), id="series"),
+    pytest.param(lambda ids, cl: pd.DataFrame({"label": cl}, index=ids).iloc[::-1], id="frame"),
+])
+def test_labels_by_stimulus_id_follow_the_rdm_order(shuffled, labels):
+    rdm, classes = shuffled
+    fig = plots.plot_rdm(rdm, labels=labels(rdm.stimulus_ids, classes))
+    expected = plots.plot_rdm(rdm, labels=classes)
+    assert_array_equal(fig.axes[0].images[0].get_array(),
+                       expected.axes[0].images[0].get_array())
+
+
+def test_plot_rdm_without_sorting_keeps_the_order_and_marks_every_change(shuffled):
+    rdm, classes = shuffled
+    fig = plots.plot_rdm(rdm, labels=classes, sort=False)
+    ax = fig.axes[0]
+    changes = sum(a != b for a, b in zip(classes[:-1], classes[1:], strict=True))
+
+    assert_allclose(ax.images[0].get_array(), rdm.matrix(), rtol=0)
+    assert len(_boundaries(ax)[0].get_segments()) == 2 * changes
+
+
+def test_plot_rdm_accepts_a_plain_matrix_without_labels():
+    D = squareform(pdist(np.random.default_rng(0).normal(size=(5, 3))))
+    fig = plots.plot_rdm(D)
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == []
+    assert _boundaries(ax) == []
+    assert fig.axes[1].get_ylabel() == "dissimilarity"
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["a", "b"], "labels has 2 entries for 9 stimuli; give one label per stimulus, in the "
+                 "RDM's order."),
+    ({"s0": "a"}, "labels has no entry for 8 stimulus id(s), e.g. ['s1', 's2', 's3']."),
+    (pd.DataFrame({"labl": range(9)}, index=[f"s{i}" for i in range(9)]),
+     "labels has no column 'label'. Did you mean 'labl'? Columns: ['labl']."),
+], ids=["length", "missing-ids", "column"])
+def test_plot_rdm_label_errors(shuffled, labels, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plots.plot_rdm(shuffled[0], labels=labels)
+
+
+def test_plot_rdm_rejects_a_non_square_matrix():
+    with pytest.raises(ValueError, match=re.escape("An RDM must be a square matrix; got shape "
+                                                   "(2, 3).")):
+        plots.plot_rdm(np.zeros((2, 3)))
+
+
+def test_figures_are_saved_as_png_and_svg(tmp_path, shuffled):
+    rdm, classes = shuffled
+    plots.plot_rdm(rdm, labels=classes, path=tmp_path / "sub" / "rdm.png")
+    png, svg = tmp_path / "sub" / "rdm.png", tmp_path / "sub" / "rdm.svg"
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    assert "cat" in text  # svg.fonttype none: tick labels stay editable text
+
+
+def test_save_figure_rejects_unknown_formats(tmp_path):
+    from matplotlib.figure import Figure
+
+    msg = "Unknown figure format 'jpg'. Did you mean 'png'? Available: 'pdf', 'png', 'svg'."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.save_figure(Figure(), tmp_path / "x", formats=("png", "jpg"))
+
+
+def _layer_rdms(n_layers=4, classes=(0, 0, 0, 1, 1, 1, 2, 2, 2)):
+    rdms = []
+    for k in range(n_layers):
+        rdm, _ = _blocky_rdm(list(classes), seed=k)
+        rdms.append(RDM(rdm.matrix(), rdm.stimulus_ids,
+                        {"model": "net", "layer": f"layer{k}", "measure": "euclidean"}))
+    return rdms
+
+
+def test_plot_rdms_draws_one_panel_per_layer_and_one_shared_colourbar():
+    rdms = _layer_rdms(5)
+    fig = plots.plot_rdms(rdms, labels=[0, 0, 0, 1, 1, 1, 2, 2, 2])
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.images]
+
+    assert [ax.get_title() for ax in panels] == [f"layer{k}" for k in range(5)]
+    assert fig._suptitle.get_text() == "net"
+    colourbars = [ax for ax in fig.axes if ax.get_ylabel().startswith("percentile")]
+    assert len(colourbars) == 1
+    assert colourbars[0].get_ylabel() == "percentile of Euclidean distance"
+    assert all(ax.images[0].get_clim() == (0.0, 100.0) for ax in panels)
+
+
+def test_plot_rdms_raw_panels_share_one_scale():
+    rdms = _layer_rdms(3)
+    fig = plots.plot_rdms(rdms, percentile=False)
+    top = max(float(r.matrix().max()) for r in rdms)
+    assert all(ax.images[0].get_clim() == (0.0, top) for ax in fig.axes if ax.images)
+
+
+def test_plot_rdms_rejects_rdms_over_other_stimuli():
+    a, b = _layer_rdms(2)
+    other = RDM(b.matrix(), [f"t{i}" for i in range(9)], {"layer": "x"})
+    msg = "All RDMs must share stimulus ids in the same order; RDM 'x' differs from the first."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_rdms([a, other])
+
+
+def _two_models():
+    rdms = []
+    for model, n in (("alexnet", 3), ("vgg", 2)):
+        for k in range(n):
+            rdm, _ = _blocky_rdm([0, 0, 1, 1, 2, 2], seed=10 * len(model) + k)
+            rdms.append(RDM(rdm.matrix(), rdm.stimulus_ids,
+                            {"model": model, "layer": f"conv{k + 1}", "measure": "correlation"}))
+    return rdms
+
+
+def test_plot_model_rdm_labels_layers_and_outlines_each_model():
+    result = compare_rdms(_two_models(), method="spearman")
+    fig = plots.plot_model_rdm(result)
+    ax = fig.axes[0]
+
+    blocks = [p for p in ax.patches if p.get_gid() == plots.GID_MODEL_BLOCK]
+    assert [(b.get_x(), b.get_width()) for b in blocks] == [(-0.5, 3), (2.5, 2)]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["conv1", "conv2", "conv3",
+                                                            "conv1", "conv2"]
+    top = [a for a in ax.child_axes if a.get_xticklabels()]
+    assert [t.get_text() for t in top[0].get_xticklabels()] == ["alexnet", "vgg"]
+    assert_allclose(ax.images[0].get_array(), 1 - result.matrix - np.diag(np.diag(
+        1 - result.matrix)), atol=1e-12)
+    assert "Spearman ρ" in fig.axes[-1].get_ylabel()
+    assert ax.get_title() == "multi-model RDM"
+    assert len(ax.texts) == 25  # every value written in its cell (5 x 5)
+
+
+def test_plot_model_rdm_of_one_model_from_an_rdm_with_model_layer_ids():
+    result = compare_rdms(_two_models()[:3], method="spearman")
+    fig = plots.plot_model_rdm(result.to_rdm())
+    assert fig.axes[0].get_title() == "model RDM · alexnet"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["conv1", "conv2", "conv3"]
+
+
+def test_plot_model_rdm_requires_contiguous_models():
+    D = squareform([0.2, 0.4, 0.5, 0.3, 0.6, 0.1])
+    msg = ("The rows of model 'a' are not contiguous; order the rows model by model "
+           "(multi_model_rdm does).")
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_model_rdm(D, labels=list("wxyz"), groups=["a", "b", "a", "b"])
+
+
+# ---------------------------------------------------------------------------- MDS
+
+
+def test_compute_mds_recovers_euclidean_points_with_zero_stress():
+    points = np.random.default_rng(0).normal(size=(12, 2))
+    D = squareform(pdist(points))
+    result = plots.compute_mds(D)
+    # Distances, not coordinates (MDS is unique only up to rotation and reflection).
+    assert_allclose(pdist(result.coordinates), pdist(points), atol=1e-3)
+    assert result.stress < 1e-3
+    assert result.metric and result.n_components == 2
+
+
+def test_compute_mds_stress_is_kruskal_stress1():
+    D = squareform(pdist(np.random.default_rng(1).normal(size=(15, 6))))
+    for metric in (True, False):
+        result = plots.compute_mds(D, metric=metric, n_components=3)
+        d = pdist(result.coordinates)
+        delta = squareform(D)
+        if metric:
+            expected = np.sqrt(np.sum((d - delta) ** 2) / np.sum(delta**2))
+        else:
+            from sklearn.isotonic import IsotonicRegression
+
+            fit = IsotonicRegression().fit_transform(delta, d)
+            expected = np.sqrt(np.sum((d - fit) ** 2) / np.sum(d**2))
+        assert_allclose(result.stress, expected, rtol=1e-10)
+        assert 0 < result.stress < 0.3
+
+
+@pytest.mark.parametrize("D, message", [
+    (np.zeros((3, 4)), "dissimilarity must be a square matrix; got shape (3, 4)."),
+    (np.zeros((2, 2)), "MDS needs at least 3 points, got 2."),
+    (np.array([[0, 1, 2], [1, 0, 1], [3, 1, 0.]]), "dissimilarity must be symmetric."),
+    (np.array([[0, -1, 2], [-1, 0, 1], [2, 1, 0.]]),
+     "dissimilarity must be non-negative; the smallest entry is -1. Use 1 - similarity, "
+     "not the similarity."),
+    (np.array([[0, np.nan, 2], [np.nan, 0, 1], [2, 1, 0.]]),
+     "dissimilarity holds NaN or infinity; drop undefined comparisons"),
+], ids=["shape", "too-few", "asymmetric", "negative", "nan"])
+def test_compute_mds_input_errors(D, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plots.compute_mds(D)
+
+
+def test_compute_mds_allows_only_plots():
+    with pytest.raises(ValueError, match=re.escape("n_components must be 2 or 3 (a plot), "
+                                                   "got 4.")):
+        plots.compute_mds(np.ones((4, 4)) - np.eye(4), n_components=4)
+
+
+def test_plot_mds_of_a_multi_model_rdm_draws_one_trajectory_per_model_and_the_stress():
+    result = compare_rdms(_two_models(), method="spearman")
+    fig = plots.plot_mds(result, trajectories=True)
+    ax = fig.axes[0]
+
+    trajectories = [line for line in ax.lines if line.get_gid() == plots.GID_TRAJECTORY]
+    assert [line.get_label() for line in trajectories] == ["alexnet", "vgg"]
+    assert [len(line.get_xdata()) for line in trajectories] == [3, 2]
+    (stress,) = [t for t in ax.texts if t.get_gid() == plots.GID_STRESS]
+    expected = plots.compute_mds(result).stress
+    assert stress.get_text() == f"metric MDS, stress-1 = {expected:.3f}"
+    labels = [t.get_text() for t in ax.texts if t.get_gid() != plots.GID_STRESS
+              and t.get_text()]  # arrows are empty annotations
+    assert sorted(labels) == sorted(["conv1", "conv2", "conv3", "conv1", "conv2"])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["alexnet", "vgg", "first layer", "last layer (arrow)"]
+    assert ax.get_title() == "MDS of layers (1 − Spearman ρ between RDMs)"
+
+
+def test_plot_mds_with_thumbnails_and_classes():
+    classes = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    rdm, _ = _blocky_rdm(classes)
+    images = [np.full((8, 8), i / 9) if i % 2 == 0 else None for i in range(9)]
+    fig = plots.plot_mds(rdm, groups=classes, images=images, metric=False, legend_title="digit")
+    ax = fig.axes[0]
+
+    thumbnails = [a for a in ax.artists if a.get_gid() == plots.GID_THUMBNAIL]
+    assert len(thumbnails) == 5
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2"]
+    assert ax.get_legend().get_title().get_text() == "digit"
+    assert any(t.get_text().startswith("non-metric MDS, stress-1 = ") for t in ax.texts)
+    assert ax.get_title() == "MDS of stimuli (correlation distance (1 − Pearson r))"
+
+
+def test_plot_mds_edges_colour_every_pair_by_dissimilarity():
+    rdm, _ = _blocky_rdm([0, 0, 1, 1, 2])
+    fig = plots.plot_mds(rdm, edges=True)
+    (edges,) = [c for c in fig.axes[0].collections if c.get_gid() == plots.GID_EDGE]
+    assert len(edges.get_segments()) == 10
+    assert fig.axes[1].get_xlabel() == "line colour: correlation distance (1 − Pearson r)"
+
+
+def test_plot_mds_in_3d():
+    result = compare_rdms(_two_models(), method="spearman")
+    fig = plots.plot_mds(result, trajectories=True, n_components=3)
+    ax = fig.axes[0]
+    assert ax.name == "3d"
+    assert any(t.get_gid() == plots.GID_STRESS for t in ax.texts)
+    assert sum(line.get_gid() == plots.GID_TRAJECTORY for line in ax.lines) == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"edges": True, "n": 61}, "edges=True draws a line for each of the 1830 pairs of 61 "
+                               "points; use it for at most 60 points, e.g. the layers of one "
+                               "model."),
+    ({"images": [np.zeros((2, 2))] * 4, "n_components": 3},
+     "Thumbnails (images=) need a 2-D map; use n_components=2."),
+    ({"annotate": "end"}, "Unknown annotate 'end'. Did you mean 'ends'? Available: 'all', "
+                          "'ends', 'none'."),
+    ({"labels": ["a"]}, "labels has 1 entries for 4 points."),
+    ({"trajectories": [0, 0]}, "trajectories has 2 entries for 4 points; give the trajectory "
+                               "(e.g. the model) of each point, in depth order."),
+], ids=["edges", "3d-thumbnails", "annotate", "labels", "trajectories"])
+def test_plot_mds_errors(kwargs, message):
+    n = kwargs.pop("n", 4)
+    D = squareform(pdist(np.arange(n, dtype=float)[:, None]))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plots.plot_mds(D, **kwargs)
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+def test_plot_variance_explained_counts_components_to_the_threshold():
+    variance = {"conv1": [0.4, 0.2, 0.2, 0.1, 0.1], "fc": [0.7, 0.2, 0.1], "logits": [1.0]}
+    fig = plots.plot_variance_explained(variance)
+    left, right, key = fig.axes
+
+    assert [t.get_text() for t in right.get_xticklabels()] == ["conv1", "fc", "logits"]
+    assert [t.get_text() for t in key.get_yticklabels()] == ["conv1", "fc", "logits"]
+    assert list(right.lines[0].get_ydata()) == [3, 2, 1]
+    assert right.get_ylabel() == "components to reach 80 %"
+    assert [line.get_label() for line in left.lines[:3]] == ["conv1", "fc", "logits"]
+    assert_allclose(left.lines[0].get_ydata(), [0.4, 0.6, 0.8, 0.9, 1.0])
+
+
+def test_plot_variance_explained_reads_the_analyses_table():
+    table = pd.DataFrame({"model": "net", "layer": ["a", "a", "b", "b"],
+                          "component": [2, 1, 1, 2],
+                          "explained_variance_ratio": [0.1, 0.9, 0.5, 0.5]})
+    fig = plots.plot_variance_explained(table, threshold=0.9)
+    assert list(fig.axes[1].lines[0].get_ydata()) == [1, 2]
+
+
+def test_plot_variance_explained_shortens_names_and_skips_constant_layers():
+    variance = {"encoder.layers.block_0": [0.9, 0.1], "encoder.layers.block_1": [0.5, 0.5],
+                "heads": [np.nan, np.nan]}
+    fig = plots.plot_variance_explained(variance)
+    right = fig.axes[1]
+    assert [t.get_text() for t in right.get_xticklabels()] == ["block_0", "block_1", "heads"]
+    assert list(right.lines[0].get_xdata()) == [0, 1]  # the constant layer has no point
+    assert list(right.lines[0].get_ydata()) == [1, 2]
+
+
+def test_plot_variance_explained_wants_one_model():
+    table = pd.DataFrame({"model": ["m1", "m2"], "layer": ["a", "a"],
+                          "explained_variance_ratio": [1.0, 1.0]})
+    msg = ("variance holds 2 models (m1, m2); plot one at a time, e.g. "
+           "variance[variance.model == name].")
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_variance_explained(table)
+
+
+def test_plot_images_one_row_per_class(digits_small):
+    fig = plots.plot_images(digits_small, n_per_class=2)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(d) for d in range(10)]
+    mosaic = ax.images[0].get_array()
+    gap = 1
+    assert mosaic.shape == (10 * (8 + gap) - gap, 2 * (8 + gap) - gap)
+    first_zero = digits_small.metadata.index[digits_small.labels == 0][0]
+    position = digits_small.stimulus_ids.index(first_zero)
+    assert_allclose(mosaic[:8, :8], digits_small.load(position)[0].numpy())
+
+
+def test_plot_images_checks_n_per_class(digits_small):
+    msg = "n_per_class must be a positive int, got 0."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_images(digits_small, n_per_class=0)
+
+
+def test_plot_srm_trajectories_draws_each_network_before_and_after():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(30, 3))
+    before = [shared @ rng.normal(size=(3, 10)) for _ in range(3)]
+    fig = plots.plot_srm_trajectories(before, [shared] * 3, labels=np.arange(30) % 5,
+                                      names=["a", "b", "c"])
+    left, right = fig.axes
+    for ax in (left, right):
+        lines = [line for line in ax.lines if line.get_gid() == plots.GID_TRAJECTORY]
+        assert [line.get_label() for line in lines] == ["a", "b", "c"]
+        assert all(len(line.get_xdata()) == 5 for line in lines)  # through the class means
+    assert sorted(t.get_text() for t in right.texts) == ["0", "1", "2", "3", "4"]
+    assert len(left.texts) == 0  # native spaces share no positions to name
+    # Identical shared responses: the three aligned paths coincide.
+    paths = [np.c_[line.get_xdata(), line.get_ydata()] for line in right.lines
+             if line.get_gid() == plots.GID_TRAJECTORY]
+    assert_allclose(paths[0], paths[2], atol=1e-10)
+
+
+def test_plot_srm_trajectories_errors():
+    x = np.zeros((5, 3))
+    msg = "before and after must hold the same networks (at least 2); got 2 and 1."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_srm_trajectories([x, x], [x])
+    msg = "Every response must be (n_stimuli, n_units) with 5 stimuli; input 1 has shape (4, 3)."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_srm_trajectories([x, x[:4]], [x, x])
+
+
+def test_plot_similarity_vs_performance_fits_a_line_with_a_band():
+    x = np.linspace(0, 1, 12)
+    table = pd.DataFrame({"error_consistency": x, "rep": 2 * x + 1,
+                          "pair": ["same", "other"] * 6})
+    fig = plots.plot_similarity_vs_performance(table, x="error_consistency", y="rep",
+                                               hue="pair", n_boot=100)
+    ax = fig.axes[0]
+    (fit,) = ax.lines
+    assert_allclose(fit.get_ydata(), 2 * fit.get_xdata() + 1, atol=1e-10)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["least squares, Spearman ρ = 1.00 (n = 12)", "same", "other",
+                     "95 % bootstrap CI"]
+    assert ax.get_xlabel() == "error consistency"
+
+
+def test_plot_similarity_vs_performance_names_missing_columns():
+    table = pd.DataFrame({"error_consistency": [1, 2, 3], "rep": [1, 2, 3]})
+    msg = ("table has no column 'error_consistncy' for x. Did you mean 'error_consistency'? "
+           "Columns: ['error_consistency', 'rep'].")
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_similarity_vs_performance(table, x="error_consistncy", y="rep")
