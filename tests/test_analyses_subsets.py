@@ -143,6 +143,14 @@ def test_store_layers_use_the_stored_rdms(tmp_path):
     assert_allclose(fc.subset_mean, rdm.subset(list(fc.stimulus_id)).vector().mean(),
                     rtol=1e-6)   # float32 RDM
     assert len(store.entries("rdms")) == 2       # computed once and saved
+
+    read_only = Store(tmp_path / "r.zarr")
+    read_only.add_stimuli(ids, stimuli)
+    read_only.write("activations", {"model": "net", "layer": "fc", "reduction":
+                                    {"name": "flatten"}, "stimuli": stimuli, "dtype": "float32"},
+                    np.ones((15, 8), dtype=np.float32) + np.arange(15)[:, None] % 4)
+    extreme_subset(Store(read_only.path, mode="r"), 4, measure="euclidean")
+    assert read_only.entries("rdms").empty              # mode="r": computed, not saved
     with pytest.raises(ValueError, match=re.escape(
             "stimulus_ids labels the rows of an array; a store records its own. Drop "
             "stimulus_ids.")):

@@ -50,8 +50,8 @@ def extreme_subset(rdm, k, *, mode="max", n_restarts=20, seed=None, measure="cor
     rdm : RDM, RDMs, array-like of shape (n_stimuli, n_stimuli), Store or path
         Dissimilarities; a square array must be symmetric with a zero
         diagonal. A store gives the RDM (``measure``) of every layer selected
-        by ``model``, ``layer`` and ``filters``, computed and saved there
-        when it is not stored yet.
+        by ``model``, ``layer`` and ``filters``, computed when it is not
+        stored yet (and saved, unless the store was opened with ``mode="r"``).
     k : int
         Stimuli in the subset, from 2 to ``n_stimuli``.
     mode : {"max", "min"}, default="max"
@@ -228,11 +228,12 @@ def _rdms(rdm, *, measure, stimulus_ids, model, layer, filters) -> list:
     from ..store import Store
 
     if _is_store(rdm):
-        store = rdm if isinstance(rdm, Store) else Store(rdm, mode="r")
+        if not isinstance(rdm, Store):
+            Store(rdm, mode="r")  # a missing store is an error, not a new empty one
+            rdm = Store(rdm)
+        store = rdm
         layers = _layers(store, model=model, layer=layer, stimulus_ids=stimulus_ids,
                          filters=filters)
-        if store.mode == "r":
-            store = Store(store.path)  # RDMs not stored yet are computed and saved
         return [compute_rdm(store, key=item.info["key"], measure=measure)
                 for item in layers]
     if filters:
