@@ -3,7 +3,16 @@
 stimuli -> extract -> store -> rdm -> compare/align/stats -> plots/report
 """
 
+from . import analyses
 from ._version import __version__
+from .analyses import (
+    decode,
+    dimensionality,
+    extreme_subset,
+    rep_vs_performance,
+    target_subset,
+    unit_anova,
+)
 from .compare import (
     ComparisonResult,
     compare_rdms,
@@ -58,6 +67,7 @@ __all__ = [
     "SRM",
     "StimulusSet",
     "Store",
+    "analyses",
     "bootstrap_ci",
     "bootstrap_rdm_comparison",
     "compare_rdms",
@@ -66,12 +76,15 @@ __all__ = [
     "compute_rdm",
     "compute_rdms",
     "correct_pvalues",
+    "decode",
     "describe_measures",
     "describe_methods",
     "digits",
+    "dimensionality",
     "evaluate_alignment",
     "evaluate_n_components",
     "extract",
+    "extreme_subset",
     "list_layers",
     "list_measures",
     "list_methods",
@@ -85,7 +98,10 @@ __all__ = [
     "pairwise_mantel",
     "read_layer_file",
     "register_measure",
+    "rep_vs_performance",
     "select_layers",
+    "target_subset",
+    "unit_anova",
     "write_layer_file",
 ]
 
