@@ -310,6 +310,15 @@ def test_plot_mds_edges_colour_every_pair_by_dissimilarity():
     assert fig.axes[1].get_xlabel() == "line colour: correlation distance (1 − Pearson r)"
 
 
+def test_plot_mds_palette_colours_the_groups():
+    result = compare_rdms(_two_models(), method="spearman")
+    fig = plots.plot_mds(result, trajectories=True, palette={"alexnet": "red", "vgg": "blue"})
+    lines = [line for line in fig.axes[0].lines if line.get_gid() == plots.GID_TRAJECTORY]
+    assert [line.get_color() for line in lines] == ["red", "blue"]
+    with pytest.raises(ValueError, match=re.escape("palette has no colour for group 'vgg'.")):
+        plots.plot_mds(result, palette={"alexnet": "red"})
+
+
 def test_plot_mds_in_3d():
     result = compare_rdms(_two_models(), method="spearman")
     fig = plots.plot_mds(result, trajectories=True, n_components=3)

@@ -269,11 +269,11 @@ class _Pipeline:
         names = [m.name for m in self.config.models]
         stimulus_hash = self.stimuli.content_hash()
         summary = []
-        jobs = [(measure, name) for measure in self.config.rdm.measures for name in names]
-        bar = tqdm(jobs, desc="RDMs", unit="model", disable=not self.progress)
-        for measure, name in bar:
-            bar.set_postfix_str(f"{measure} {name}")
-            rdms = compute_rdms(self.store, measure=measure, model=name, stimuli=stimulus_hash,
+        bar = tqdm(self.config.rdm.measures, desc="RDMs", unit="measure",
+                   disable=not self.progress)
+        for measure in bar:  # one call per measure: the store is read once for all layers
+            bar.set_postfix_str(measure)
+            rdms = compute_rdms(self.store, measure=measure, model=names, stimuli=stimulus_hash,
                                 dtype=self.config.rdm.dtype, progress=False)
             for rdm in rdms:
                 p = rdm.provenance
@@ -449,8 +449,9 @@ class _Pipeline:
             one_each = len(set(kinds.values())) == len(kinds)
             models = result.metadata_a["model"].astype(str).tolist()
             fig = plot_mds(result, groups=models if one_each else [kinds[m] for m in models],
-                           trajectories=models, legend_title="model" if one_each else
-                           "architecture", **opts)
+                           trajectories=models, palette=None if one_each else
+                           _paired_palette(self.config.models),
+                           legend_title="model" if one_each else "architecture", **opts)
             self.record.add_figure(
                 fig, "mds_layers", section=_S_MDS,
                 title="MDS of all layers of all models, with a trajectory through each model",
@@ -713,6 +714,21 @@ class _Pipeline:
         if result.kind != "similarity":
             values = -values  # a distance: larger means less similar
         return pd.DataFrame(values, index=names, columns=names)
+
+
+def _paired_palette(models):
+    """One hue per architecture: dark for trained weights, light for any other weights."""
+    import matplotlib as mpl
+
+    pairs = mpl.colormaps["tab20"]
+    architectures = list(dict.fromkeys(m.group for m in models))
+    palette = {}
+    for m in models:
+        hue = 2 * (architectures.index(m.group) % 10)
+        trained = m.weights == "trained"
+        palette[m.group + ("" if trained else f" ({m.weights})")] = pairs(hue + (0 if trained
+                                                                                  else 1))
+    return palette
 
 
 def _defined_part(result):

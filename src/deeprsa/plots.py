@@ -871,7 +871,8 @@ def _trajectory_ids(trajectories, groups, n):
 @_styled
 def plot_mds(dissimilarity, *, labels=None, groups=None, trajectories=None, images=None,
              edges=False, metric=True, n_components=2, annotate=None, seed=0,
-             image_zoom=None, legend_title=None, title=None, ax=None, path=None):
+             palette=None, image_zoom=None, legend_title=None, title=None, ax=None,
+             path=None):
     """MDS map of layers or stimuli: labels, trajectories through depth, thumbnails, stress.
 
     Parameters
@@ -902,6 +903,9 @@ def plot_mds(dissimilarity, *, labels=None, groups=None, trajectories=None, imag
         trajectory, or none. Default "all" up to 25 points, else "ends" with
         trajectories and "none" without.
     seed : int, numpy.random.Generator or None, default=0
+    palette : mapping of group -> colour, optional
+        Colours of the groups (any matplotlib colour); default tab10/tab20
+        in order of appearance.
     image_zoom : float, optional
         Thumbnail height in points / image height; default about 18 pt.
     legend_title : str, optional
@@ -968,6 +972,11 @@ def plot_mds(dissimilarity, *, labels=None, groups=None, trajectories=None, imag
     else:
         fig = ax.figure
     colours = _group_colours(groups) if groups is not None else None
+    if colours is not None and palette is not None:
+        missing = [g for g in colours if g not in palette]
+        if missing:
+            raise ValueError(f"palette has no colour for group {missing[0]!r}.")
+        colours = {g: palette[g] for g in colours}
     point_colours = [colours[g] for g in groups] if colours else ["0.2"] * n
 
     if edges:
