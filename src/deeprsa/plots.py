@@ -1121,7 +1121,7 @@ def _draw_thumbnails(ax, X, images, zoom, frame_colours):
         arr = _as_image(image)
         z = zoom if zoom is not None else 18.0 / arr.shape[0]
         box = OffsetImage(arr, zoom=z, cmap="gray_r" if arr.ndim == 2 else None,
-                          interpolation="nearest")
+                          interpolation="nearest" if arr.shape[0] <= 32 else "antialiased")
         edge = frame_colours[k] if frame_colours is not None else "0.5"
         bbox = AnnotationBbox(box, X[k], frameon=True, pad=0.08,
                               bboxprops={"edgecolor": edge, "linewidth": 0.8})
@@ -1369,7 +1369,7 @@ def plot_images(stimuli, *, labels=None, n_per_class=8, label_column="label", nc
                       cell * len(rows) * h / w + (0.4 if title else 0.15))
     ax = fig.add_subplot()
     ax.imshow(np.clip(mosaic, 0, 1), cmap=None if rgb else "gray", vmin=0, vmax=1,
-              interpolation="nearest")
+              interpolation="nearest" if h <= 32 else "antialiased")  # pixels vs photos
     ax.spines[:].set_visible(False)
     ax.set_xticks([])
     if labels is not None:
