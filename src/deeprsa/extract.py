@@ -263,6 +263,35 @@ def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
         else load_model(model)
     store = store if isinstance(store, Store) else Store(store)
     device = torch.device(device)
+    module, prep, reductions, plan = _plan(loaded, stimuli, layers, store,
+                                           reduction=reduction, batch_size=batch_size,
+                                           device=device)
+
+    pending = {n: p for n, p in plan.items() if p["done"] < len(stimuli)}
+    if pending:
+        start = min(p["done"] for p in pending.values())
+        start -= start % batch_size
+        _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device,
+             progress=progress, desc=loaded.name, tqdm=tqdm)
+    rows = []
+    for name, p in plan.items():
+        status = ("skipped" if name not in pending else
+                  "resumed" if p["done"] > 0 else "extracted")
+        rows.append({"model": loaded.name, "layer": name, "reduction": reductions[name]["name"],
+                     "key": p["key"], "n_features": p["width"], "status": status})
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
+    """Select the layers and create (or reopen) one store array per layer; run nothing.
+
+    Returns ``(module, preprocessing, reductions, plan)``; ``plan`` maps each
+    layer to its ``key``, ``array``, ``done`` (rows on disk) and ``width``.
+    """
+    import torch
+
     module = loaded.module.to(device)
     prep = loaded.preprocessing
 
@@ -289,22 +318,7 @@ def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
         if store.has(key):
             done = len(stimuli)
         plan[name] = {"key": key, "array": array, "done": done, "width": width}
-
-    pending = {n: p for n, p in plan.items() if p["done"] < len(stimuli)}
-    if pending:
-        start = min(p["done"] for p in pending.values())
-        start -= start % batch_size
-        _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device,
-             progress=progress, desc=loaded.name, tqdm=tqdm)
-    rows = []
-    for name, p in plan.items():
-        status = ("skipped" if name not in pending else
-                  "resumed" if p["done"] > 0 else "extracted")
-        rows.append({"model": loaded.name, "layer": name, "reduction": reductions[name]["name"],
-                     "key": p["key"], "n_features": p["width"], "status": status})
-    import pandas as pd
-
-    return pd.DataFrame(rows)
+    return module, prep, reductions, plan
 
 
 def _capture(module, names, example) -> dict:

@@ -159,7 +159,8 @@ class Store:
         return json.loads((self.path / MANIFEST).read_text())
 
     def _save(self, manifest: dict) -> None:
-        _atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        # No indent: json.dumps with indent falls back to the slow pure-Python encoder.
+        _atomic_write_text(self.path / MANIFEST, json.dumps(manifest, sort_keys=True))
 
     def _update(self, func):
         self._check_writable()
