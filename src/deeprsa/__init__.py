@@ -3,7 +3,7 @@
 stimuli -> extract -> store -> rdm -> compare/align/stats -> plots/report
 """
 
-from . import analyses
+from . import analyses, plots
 from ._version import __version__
 from .analyses import (
     decode,
@@ -23,7 +23,9 @@ from .compare import (
     model_rdm,
     multi_model_rdm,
 )
+from .config import RunConfig, load_config
 from .datasets import digits
+from .demo import run_config, run_demo
 from .extract import extract, list_reductions
 from .layers import list_layers, read_layer_file, select_layers, write_layer_file
 from .models import LoadedModel, Preprocessing, list_sources, load_model
@@ -37,6 +39,7 @@ from .rdm import (
     list_measures,
     register_measure,
 )
+from .report import write_report
 from .stats import (
     BootstrapResult,
     ComparisonBootstrapResult,
@@ -64,6 +67,7 @@ __all__ = [
     "Preprocessing",
     "RDM",
     "RDMs",
+    "RunConfig",
     "SRM",
     "StimulusSet",
     "Store",
@@ -90,19 +94,24 @@ __all__ = [
     "list_methods",
     "list_reductions",
     "list_sources",
+    "load_config",
     "load_model",
     "mantel",
     "model_rdm",
     "multi_model_rdm",
     "noise_ceiling",
     "pairwise_mantel",
+    "plots",
     "read_layer_file",
     "register_measure",
     "rep_vs_performance",
+    "run_config",
+    "run_demo",
     "select_layers",
     "target_subset",
     "unit_anova",
     "write_layer_file",
+    "write_report",
 ]
 
 _LAZY = {"SRM": "align", "evaluate_alignment": "align", "evaluate_n_components": "align"}
