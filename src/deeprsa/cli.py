@@ -716,4 +716,63 @@ def demo_cmd(out_dir, quick, progress):
     path = run_demo(out_dir, quick=quick, progress=progress)
     click.echo(f"Report: {path}")
 
-# [dask commands]
+@cli.command("cluster-run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cluster", "cluster", default=None, metavar="local[:N]",
+              help="Start a local Dask cluster of N single-threaded worker processes "
+                   "[default N: one per core].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Join a running Dask cluster: its scheduler address (tcp://host:8786) or "
+                   "scheduler file (.json). Workers must reach the run directory.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory [default: the config's outputs.dir, else "
+                   "CONFIG_results next to the config].")
+@click.option("--rdm-batch-size", type=int, default=None,
+              help="Rows per RDM tile [default: as `deeprsa run`, for identical RDMs].")
+@click.option("--shard-size", type=int, default=None,
+              help="Stimuli per extraction shard [default: about 4 shards per worker].")
+@click.option("--threads", "n_threads", type=int, default=None,
+              help="BLAS and torch threads per task [default: as this process, so results "
+                   "equal `deeprsa run` here bitwise; 1 is fastest on a local cluster].")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="After the cluster stages, run the rest of the plan (analyses, figures, "
+                   "report) here, reusing the store.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars.")
+def cluster_run_cmd(config, cluster, scheduler, out_dir, rdm_batch_size, shard_size,
+                    n_threads, report, progress):
+    """Run CONFIG's extraction, RDMs and comparisons on a Dask cluster, then the rest.
+
+    Extraction shards, RDM tiles and comparison blocks run as Dask tasks that
+    share the run's store; a rerun computes only what is missing. The results
+    equal `deeprsa run CONFIG`'s. Needs `pip install "deeprsa[dask]"`.
+    """
+    import sys
+    from pathlib import Path
+
+    from .cluster import run_plan, start_cluster
+    from .config import ConfigError, load_config
+
+    if (cluster is None) == (scheduler is None):
+        raise click.UsageError("Pass one of --cluster local[:N] (start a local cluster) or "
+                               "--scheduler ADDRESS (join a running one).")
+    try:
+        plan = load_config(config)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    out = Path(out_dir) if out_dir else plan.resolve(plan.outputs.dir or "deeprsa_results")
+    with start_cluster(cluster or scheduler) as client:
+        click.echo(f"Dask dashboard: {client.dashboard_link}")
+        result = run_plan(plan, client, store=out / "store", rdm_batch_size=rdm_batch_size,
+                          shard_size=shard_size, n_threads=n_threads, progress=progress)
+    work = result.work.groupby("stage", sort=False)[["blocks", "computed"]].sum()
+    click.echo(work.rename(columns={"computed": "computed now"}).to_string())
+    if report:
+        from .demo import run_config
+
+        _show_steps()
+        path = run_config(plan, out_dir=out, progress=progress,
+                          command=" ".join(["deeprsa", *sys.argv[1:]]))
+        click.echo(f"Report: {path}")
+    else:
+        click.echo(f"Store: {out / 'store'}")

@@ -249,15 +249,15 @@ def run_plan(plan, client, *, store, stimuli=None, rdm_batch_size=None, shard_si
     """
     from .store import Store
 
-    distributed = _distributed()
-    if not isinstance(client, distributed.Client):
-        raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}; "
-                        "start one with deeprsa.cluster.start_cluster('local:2').")
     for name, value in (("rdm_batch_size", rdm_batch_size), ("shard_size", shard_size),
                         ("n_threads", n_threads)):
         if value is not None and (isinstance(value, bool) or not isinstance(
                 value, (int, np.integer)) or value < 1):
             raise ValueError(f"{name} must be None or a positive int, got {value!r}.")
+    distributed = _distributed()
+    if not isinstance(client, distributed.Client):
+        raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}; "
+                        "start one with deeprsa.cluster.start_cluster('local:2').")
     store = store if isinstance(store, Store) else Store(store)
     stimuli = _plan_stimuli(plan) if stimuli is None else stimuli
     runner = _Runner(client, store, stimuli, progress=progress, threads=_threads_here(n_threads))
@@ -332,7 +332,7 @@ class _Runner:
             unit = math.lcm(batch_size, *(layer["chunk_rows"] for layer in pending))
             rows = unit * max(1, math.ceil(n / (4 * self.n_workers * unit))) \
                 if shard_size is None else unit * math.ceil(shard_size / unit)
-            todo = self._missing_shards(pending, n, unit, rows)
+            todo = _missing_shards(self.store, pending, n, unit, rows)
             shards = [self.submit(_extract_shard, self.path, model, stimuli,
                                   [(layer["layer"], layer["key"], layer["reduction"])
                                    for layer in pending], start, stop, batch_size, device,
@@ -352,27 +352,6 @@ class _Runner:
                     "measure": None, "method": None, "key": layer["key"],
                     "blocks": n_shards, "computed": computed,
                     "status": _status(layer["complete"], computed, n_shards)})
-
-    def _missing_shards(self, pending, n, unit, rows):
-        """Row ranges ``[start, stop)`` that some pending layer still lacks, in shards."""
-        if not pending:
-            return []
-        have = np.ones(math.ceil(n / unit), dtype=bool)
-        for layer in pending:
-            covered = np.zeros(len(have), dtype=bool)
-            covered[:layer["done"] // unit] = True  # the serial run's prefix
-            for block in self.store.blocks_done(layer["key"]):
-                start, stop = (int(x) for x in block.split("-"))
-                if start % unit == 0 and (stop % unit == 0 or stop == n):
-                    covered[start // unit:math.ceil(stop / unit)] = True
-            have &= covered
-        per_shard = rows // unit
-        out = []
-        for first in range(0, len(have), per_shard):
-            units = np.flatnonzero(~have[first:first + per_shard]) + first
-            if units.size:  # one shard from its first to its last missing unit
-                out.append((int(units[0]) * unit, min(n, (int(units[-1]) + 1) * unit)))
-        return out
 
     # ------------------------------------------------------------------ RDMs
     def rdms(self, measures, dtype, *, batch_size):
@@ -536,6 +515,33 @@ class _Runner:
                     key=self.key("compare-block", method, a, b), track=False)
                 out.append(((rows, cols), future))
         return out
+
+
+def _missing_shards(store, pending, n, unit, rows):
+    """Row ranges ``[start, stop)`` that some pending layer still lacks, cut into shards.
+
+    A layer has the rows of its serial prefix (``done``) and of its shard
+    markers; ``unit`` is the batch size (and row chunk), ``rows`` the shard
+    size, a multiple of ``unit``.
+    """
+    if not pending:
+        return []
+    have = np.ones(math.ceil(n / unit), dtype=bool)
+    for layer in pending:
+        covered = np.zeros(len(have), dtype=bool)
+        covered[:layer["done"] // unit] = True
+        for block in store.blocks_done(layer["key"]):
+            start, stop = (int(x) for x in block.split("-"))
+            if start % unit == 0 and (stop % unit == 0 or stop == n):
+                covered[start // unit:math.ceil(stop / unit)] = True
+        have &= covered
+    per_shard = rows // unit
+    out = []
+    for first in range(0, len(have), per_shard):
+        units = np.flatnonzero(~have[first:first + per_shard]) + first
+        if units.size:  # one shard from its first to its last missing unit
+            out.append((int(units[0]) * unit, min(n, (int(units[-1]) + 1) * unit)))
+    return out
 
 
 class _Shape:
