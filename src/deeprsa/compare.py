@@ -36,6 +36,7 @@ from ._compare_pairs import (
 )
 from ._validation import Registry, suggest
 from .rdm import RDM, RDMs
+from .store import open_store
 
 __all__ = ["ComparisonResult", "compare_rdms", "compare_representations", "compute_meta_rdms",
            "describe_methods", "list_methods", "model_rdm", "multi_model_rdm"]
@@ -517,7 +518,7 @@ def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str =
 
     Parameters
     ----------
-    store : Store
+    store : Store or path
         The store holding the RDMs or activations.
     models : sequence of str, optional
         Models to include, in this order; default all, in store order.
@@ -554,6 +555,7 @@ def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str =
     """
     spec, params = _check_method(method, params, _METHODS.get_checked(method).input)
     kind = "rdms" if spec.input == "rdm" else "activations"
+    store = open_store(store)
     table = _select(store, kind, models, layers, filters)
     stimuli = table["stimuli"].unique()
     if len(stimuli) > 1:
@@ -595,7 +597,7 @@ def _read_activations(array, rows_per_read):
 
 def _select(store, kind, models, layers, filters):
     """Complete ``kind`` entries matching the filters: one per (model, layer), in order."""
-    table = store.entries(kind)
+    table = store.entries(kind)  # callers pass a Store (see open_store)
     if table.empty:
         raise KeyError(f"Store {str(store.path)!r} holds no {kind}; compute them first "
                        f"(`deeprsa extract`, `deeprsa rdm`).")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import Registry, suggest
+from .store import open_store
 
 __all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms",
            "describe_measures", "list_measures", "register_measure"]
@@ -1135,7 +1136,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     """
     from tqdm.auto import tqdm
 
-    store = _open_store(store)
+    store = open_store(store)
     table = store.entries("activations")
     if table.empty or not table["complete"].any():
         raise KeyError(f"Store {str(store.path)!r} holds no complete activations; run "
@@ -1172,7 +1173,7 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
                         stimulus_ids, dtype, device, batch_size, progress):
     from .store import content_key
 
-    store = _open_store(store)
+    store = open_store(store)
     if stimulus_ids is not None:
         raise ValueError("stimulus_ids comes from the store for stored activations; to use "
                          "fewer stimuli, compute the RDM and call rdm.subset(stimulus_ids).")
@@ -1242,18 +1243,6 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
                         attrs={"constant_rows": [int(i) for i in constant]})
     _constant_warning(measure, constant, ids)
     return RDM._new(D, ids, {**provenance, "key": rdm_key})
-
-
-def _open_store(store):
-    from pathlib import Path
-
-    from .store import MANIFEST, Store
-
-    if isinstance(store, Store):
-        return store
-    if not (Path(store) / MANIFEST).exists():
-        return Store(store, mode="r")  # raises FileNotFoundError saying what to run
-    return Store(store)
 
 
 def _run_provenance(measure, params, dtype, device) -> dict:

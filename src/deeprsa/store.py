@@ -44,7 +44,7 @@ import numpy as np
 from ._validation import suggest
 from ._version import __version__
 
-__all__ = ["Store", "content_key", "versions"]
+__all__ = ["Store", "content_key", "open_store", "versions"]
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -473,6 +473,24 @@ class Store:
         key = self.find("activations", model=model, layer=layer, **fields)
         entry = self.entry(key)
         return self.read(key), self.stimulus_ids(entry["fields"]["stimuli"])
+
+
+def open_store(store, *, mode: str = "a") -> Store:
+    """``store`` itself if it is a :class:`Store`, else the existing store at that path.
+
+    Every stage that reads a store accepts a ``Store`` or a path through this
+    function, so a missing store gives one clear error.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the path holds no store (no manifest), saying what to run first.
+    """
+    if isinstance(store, Store):
+        return store
+    if not (Path(store) / MANIFEST).exists():
+        return Store(store, mode="r")  # raises FileNotFoundError saying what to run
+    return Store(store, mode=mode)
 
 
 def _default_chunks(shape, dtype, *, target_bytes=8 << 20, rows=None):

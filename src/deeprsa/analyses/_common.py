@@ -76,9 +76,9 @@ def _is_store(X) -> bool:
 
 
 def _open_store(store):
-    from ..store import Store
+    from ..store import open_store
 
-    return store if isinstance(store, Store) else Store(store, mode="r")
+    return open_store(store, mode="r")
 
 
 def _as_list(value) -> list | None:
