@@ -22,6 +22,20 @@ def main():  # pragma: no cover - console-script entry point
     cli()
 
 
+def _api_errors(func):
+    """Report the API's KeyError/ValueError/TypeError as one-line CLI errors (exit code 1)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (KeyError, ValueError, TypeError, FileNotFoundError) as err:
+            raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
+
+    return wrapper
+
+
 def _load_stimuli(spec: str):
     """``digits``, ``digits:test``, a folder, a ``.csv`` or a seed-000 ``meta.json``."""
     from pathlib import Path
@@ -58,6 +72,7 @@ def _parse_selectors(text: str):
                    "preset (all, leaf, top_level).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write seed 000's layer file (JSON list of model/layer records).")
+@_api_errors
 def layers_cmd(model, weights, select, json_out):
     """List the layers of MODEL (e.g. torchvision:resnet18, zoo:convnet_s0)."""
     from .layers import list_layers, select_layers, write_layer_file
@@ -90,6 +105,7 @@ def layers_cmd(model, weights, select, json_out):
 @click.option("--store", required=True, type=click.Path(file_okay=False), help="Store directory.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@_api_errors
 def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, store,
                 batch_size, device):
     """Extract activations of the selected layers into a store, in one pass (resumable)."""
@@ -244,20 +260,6 @@ def _stats_rdms(store, models, layers, measure):
                         layer=list(layers) or None, progress=False)
 
 
-def _stats_errors(func):
-    """Report KeyError/ValueError/TypeError of the API as one-line CLI errors."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (KeyError, ValueError, TypeError) as err:
-            raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
-
-    return wrapper
-
-
 def _stats_options(func):
     for option in reversed([
         click.option("--store", required=True, type=click.Path(exists=True, file_okay=False),
@@ -293,7 +295,7 @@ def _stats_options(func):
               help="RSA table [default: STORE/tables/srm-alignment.csv].")
 @click.option("--variance-table", "variance_path", type=click.Path(dir_okay=False),
               default=None, help="Variance table [default: STORE/tables/srm-variance.csv].")
-@_stats_errors
+@_api_errors
 def srm_cmd(store, models, layer, n_components, sweep, algorithm, test, seed, table_path,
             variance_path):
     """Align networks with SRM: RSA before/after alignment and variance vs n_components."""
@@ -330,7 +332,7 @@ def srm_cmd(store, models, layer, n_components, sweep, algorithm, test, seed, ta
 @click.option("--correction", type=click.Choice(["fdr_bh", "fdr_by", "bonferroni", "holm",
                                                  "none"]),
               default="fdr_bh", show_default=True)
-@_stats_errors
+@_api_errors
 def mantel_cmd(store, measure, method, table_path, seed, models, layers, n_permutations,
                alternative, correction):
     """Mantel tests between every pair of RDMs (layers and models) in a store."""
@@ -350,7 +352,7 @@ def mantel_cmd(store, measure, method, table_path, seed, models, layers, n_permu
 @click.option("--model", "models", multiple=True, required=True,
               help="One network seed (repeat for each, at least 2).")
 @click.option("--layer", "layers", multiple=True, help="Only this layer (repeatable).")
-@_stats_errors
+@_api_errors
 def noise_ceiling_cmd(store, measure, method, table_path, models, layers):
     """Noise ceiling of each layer across network seeds (leave-one-out and grand mean)."""
     import pandas as pd
@@ -380,7 +382,7 @@ def noise_ceiling_cmd(store, measure, method, table_path, models, layers):
               show_default=True, help="What to resample.")
 @click.option("--n-resamples", type=int, default=1000, show_default=True)
 @click.option("--confidence", type=float, default=0.95, show_default=True)
-@_stats_errors
+@_api_errors
 def bootstrap_cmd(store, measure, method, table_path, seed, references, candidates, layers,
                   over, n_resamples, confidence):
     """Candidate-vs-reference RDM comparisons with bootstrap confidence intervals."""
@@ -431,20 +433,6 @@ def _echo_table(table, columns):
         click.echo(table[[c for c in columns if c in table.columns]].to_string(index=False))
 
 
-def _analysis_errors(func):
-    """Turn the analyses' KeyError/ValueError/TypeError into one-line CLI errors."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (KeyError, ValueError, TypeError) as err:
-            raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
-
-    return wrapper
-
-
 _store_option = click.option("--store", required=True,
                              type=click.Path(exists=True, file_okay=False),
                              help="Store directory holding the activations.")
@@ -471,7 +459,7 @@ _table_option = click.option("--table", "table_path", type=click.Path(dir_okay=F
 @_table_option
 @click.option("--curves", "curves_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the variance-explained curves (one row per component).")
-@_analysis_errors
+@_api_errors
 def dimensionality_cmd(store, models, layers, thresholds, n_units, n_components, solver,
                        seed, table_path, curves_path):
     """PCA of every layer: components for a variance threshold, participation ratio."""
@@ -504,7 +492,7 @@ def dimensionality_cmd(store, models, layers, thresholds, n_units, n_components,
 @click.option("--seed", type=int, default=None, help="Seeds folds and permutations.")
 @click.option("--n-jobs", type=int, default=None, help="Folds fitted in parallel.")
 @_table_option
-@_analysis_errors
+@_api_errors
 def decode_cmd(store, stimuli, column, models, layers, cv, C, n_permutations, seed, n_jobs,
                table_path):
     """Cross-validated linear SVM decoding of a metadata column from every layer."""
@@ -531,7 +519,7 @@ def decode_cmd(store, stimuli, column, models, layers, cv, C, n_permutations, se
 @_table_option
 @click.option("--units-table", "units_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the per-unit table (F, p, effect sizes).")
-@_analysis_errors
+@_api_errors
 def anova_cmd(store, stimuli, column, models, layers, alpha, correction, table_path,
               units_path):
     """One-way ANOVA of every unit over a column: fraction of selective units per layer."""
@@ -562,7 +550,7 @@ def anova_cmd(store, stimuli, column, models, layers, alpha, correction, table_p
 @click.option("--n-restarts", type=int, default=20, show_default=True)
 @click.option("--seed", type=int, default=None, help="Seeds the random starts.")
 @_table_option
-@_analysis_errors
+@_api_errors
 def subsets_cmd(store, k, mode, target, measure, models, layers, n_restarts, seed,
                 table_path):
     """The k most (or least) dissimilar stimuli of every layer, or a target mean."""
@@ -600,7 +588,7 @@ def subsets_cmd(store, k, mode, target, measure, models, layers, n_restarts, see
               help="Bootstrap resamples of models (0: no interval).")
 @click.option("--seed", type=int, default=None)
 @_table_option
-@_analysis_errors
+@_api_errors
 def rep_vs_perf_cmd(store, models, layers, predictions_path, method, measure, performance,
                     correlation, n_permutations, n_resamples, seed, table_path):
     """Does representational similarity track performance similarity? (per layer)"""
