@@ -270,6 +270,31 @@ def run_plan(plan, client, *, store, stimuli=None, rdm_batch_size=None, shard_si
     return PlanResult(pd.DataFrame(runner.work), comparisons)
 
 
+def _rdm_stage(client, store, keys, *, measure="correlation", dtype="float32",
+               batch_size=None, n_threads=None, progress=False):
+    """The RDMs of complete stored activations ``keys`` on the cluster; the work table.
+
+    Only the RDM stage of :func:`run_plan` (the benchmark times it).
+    """
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    first = store.entry(keys[0])["fields"]["stimuli"]
+    ids = store.stimulus_ids(first)
+    runner = _Runner(client, store, SimpleNamespace(stimulus_ids=ids), progress=progress,
+                     threads=_threads_here(n_threads))
+    for key in keys:
+        entry = store.entry(key)
+        name = entry["fields"].get("model", key)
+        runner.models.append(name)
+        runner.extracted[name] = {"done": None, "layers": [
+            {"layer": entry["fields"].get("layer"), "key": key, "width": entry["shape"][1]}]}
+    runner.rdms([measure], dtype, batch_size=batch_size)
+    runner.wait()
+    return pd.DataFrame(runner.work)
+
+
 def _plan_stimuli(plan):
     """The plan's stimuli, drawn per class and sorted as ``deeprsa run`` does."""
     from .demo import _load_stimuli
