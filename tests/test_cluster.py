@@ -400,6 +400,29 @@ def test_a_worker_killed_during_rdm_tiles_loses_nothing_finished(cluster, plan, 
         assert result.comparisons[method].matrix.tobytes() == expected.matrix.tobytes()
 
 
+def test_cluster_run_prints_the_dashboard_link_and_fills_the_store(tmp_path):
+    pytest.importorskip("distributed")
+    from click.testing import CliRunner
+
+    from deeprsa.cli import cli
+
+    config = tmp_path / "run.toml"
+    config.write_text('[stimuli]\nsource = "digits:test"\nn_per_class = 3\n\n'
+                      '[[models]]\nspec = "zoo:mlp_s0"\nlayers = ["fc1", "logits"]\n')
+    result = CliRunner().invoke(cli, ["cluster-run", str(config), "--cluster", "local:1",
+                                      "--out", str(tmp_path / "out"), "--no-report",
+                                      "--no-progress"])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^Dask dashboard: http://\S+:\d+/status", result.output, re.M)
+    assert f"Store: {tmp_path / 'out' / 'store'}" in result.output
+    store = Store(tmp_path / "out" / "store", mode="r")
+    table = store.entries()
+    assert table["complete"].all()
+    assert sorted(table["kind"].value_counts().items()) == [
+        ("activations", 2), ("comparisons", 1), ("rdms", 2)]
+
+
 def test_deeprsa_keeps_dask_out_of_plain_imports():
     # `import deeprsa` must not import dask: it is an optional extra.
     import subprocess

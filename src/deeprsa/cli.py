@@ -738,7 +738,7 @@ def cluster_run_cmd(config, cluster, scheduler, out_dir, rdm_batch_size, shard_s
     import sys
     from pathlib import Path
 
-    from .cluster import run_plan, start_cluster
+    from .cluster import _dashboard_note, run_plan, start_cluster
     from .config import ConfigError, load_config
 
     if (cluster is None) == (scheduler is None):
@@ -750,7 +750,7 @@ def cluster_run_cmd(config, cluster, scheduler, out_dir, rdm_batch_size, shard_s
         raise click.ClickException(str(err)) from err
     out = Path(out_dir) if out_dir else plan.resolve(plan.outputs.dir or "deeprsa_results")
     with start_cluster(cluster or scheduler) as client:
-        click.echo(f"Dask dashboard: {client.dashboard_link}")
+        click.echo(f"Dask dashboard: {client.dashboard_link}{_dashboard_note()}")
         result = run_plan(plan, client, store=out / "store", rdm_batch_size=rdm_batch_size,
                           shard_size=shard_size, n_threads=n_threads, progress=progress)
     work = result.work.groupby("stage", sort=False)[["blocks", "computed"]].sum()
