@@ -213,7 +213,7 @@ def run_plan(plan, client, *, store, stimuli=None, rdm_batch_size=None, shard_si
         on its thread count). ``n_threads=1`` avoids oversubscribing the
         cores of a local cluster; results then equal a serial run with one
         thread (``OPENBLAS_NUM_THREADS=1``) bitwise, and the default one to
-        float rounding (about 1e-6 for float32).
+        float rounding (about 1e-6 relative for float32).
     progress : bool, default=True
         Show a progress bar over the tasks.
 
@@ -227,8 +227,9 @@ def run_plan(plan, client, *, store, stimuli=None, rdm_batch_size=None, shard_si
     TypeError
         If ``client`` is not a ``distributed.Client``.
     ValueError
-        If ``rdm_batch_size`` or ``shard_size`` is not a positive int; also
-        the errors of the serial stages (unknown layers, NaN activations, ...).
+        If ``rdm_batch_size``, ``shard_size`` or ``n_threads`` is not a
+        positive int; also the errors of the serial stages (unknown layers,
+        NaN activations, ...).
     distributed.KilledWorker
         If tasks kept killing their workers (by default a task may fail on 3
         workers). The finished shards and tiles stay in the store: run again.
@@ -246,6 +247,10 @@ def run_plan(plan, client, *, store, stimuli=None, rdm_batch_size=None, shard_si
     multi-model comparison uses the first measure of ``plan.rdm.measures``, as
     ``deeprsa run`` does; RDMs are compared over the stimuli in the store
     (none of them hold NaN).
+
+    Tasks set the BLAS and torch threads of their process, so run workers
+    with one task thread each (as :func:`start_cluster` does) and give the
+    cores to ``n_threads``. docs/scaling.md plans a run of a million stimuli.
     """
     from .store import Store
 
