@@ -400,6 +400,26 @@ def test_a_worker_killed_during_rdm_tiles_loses_nothing_finished(cluster, plan, 
         assert result.comparisons[method].matrix.tobytes() == expected.matrix.tobytes()
 
 
+def test_cluster_run_reports_bad_options_before_starting_a_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    from click.testing import CliRunner
+
+    from deeprsa.cli import cli
+
+    config = tmp_path / "run.toml"
+    config.write_text('[stimuli]\nsource = "digits:test"\n\n[[models]]\nspec = "zoo:mlp_s0"\n')
+    msg = ("cluster must be 'local', 'local:N' with N a positive number of workers, or a "
+           "scheduler address; got 'local:0'.")
+    result = CliRunner().invoke(cli, ["cluster-run", str(config), "--cluster", "local:0"])
+    assert result.exit_code == 1
+    assert f"Error: {msg}" in result.output
+
+    result = CliRunner().invoke(cli, ["cluster-run", str(config), "--cluster", "local:1",
+                                      "--rdm-batch-size", "0"])
+    assert result.exit_code == 2  # click's range check, before any cluster starts
+    assert "--rdm-batch-size" in result.output
+
+
 def test_cluster_run_prints_the_dashboard_link_and_fills_the_store(tmp_path):
     pytest.importorskip("distributed")
     from click.testing import CliRunner

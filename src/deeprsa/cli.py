@@ -715,11 +715,11 @@ def demo_cmd(out_dir, quick, progress):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory [default: the config's outputs.dir, else "
                    "CONFIG_results next to the config].")
-@click.option("--rdm-batch-size", type=int, default=None,
+@click.option("--rdm-batch-size", type=click.IntRange(min=1), default=None,
               help="Rows per RDM tile [default: as `deeprsa run`, for identical RDMs].")
-@click.option("--shard-size", type=int, default=None,
+@click.option("--shard-size", type=click.IntRange(min=1), default=None,
               help="Stimuli per extraction shard [default: about 4 shards per worker].")
-@click.option("--threads", "n_threads", type=int, default=None,
+@click.option("--threads", "n_threads", type=click.IntRange(min=1), default=None,
               help="BLAS and torch threads per task [default: as this process, so results "
                    "equal `deeprsa run` here bitwise; 1 is fastest on a local cluster].")
 @click.option("--report/--no-report", default=True, show_default=True,
@@ -727,6 +727,7 @@ def demo_cmd(out_dir, quick, progress):
                    "report) here, reusing the store.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show progress bars.")
+@_api_errors
 def cluster_run_cmd(config, cluster, scheduler, out_dir, rdm_batch_size, shard_size,
                     n_threads, report, progress):
     """Run CONFIG's extraction, RDMs and comparisons on a Dask cluster, then the rest.
