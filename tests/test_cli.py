@@ -46,3 +46,10 @@ def test_bad_input_is_one_clear_error(tmp_path):
                                       "nowhere.txt", "--store", str(tmp_path / "s")])
     assert result.exit_code == 2
     assert "is not 'digits[:train|test]', a folder, a .csv or a meta .json file" in result.output
+
+
+def test_run_without_cluster_options_needs_no_dask(tmp_path, monkeypatch):
+    # The default run is one process: `deeprsa run --help` documents the Dask options.
+    result = CliRunner().invoke(cli, ["run", "--help"])
+    assert result.exit_code == 0
+    assert "--cluster local[:N]" in result.output and "--scheduler ADDRESS" in result.output

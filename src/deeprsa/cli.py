@@ -648,12 +648,23 @@ def _show_steps():
                    "CONFIG_results next to the config].")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show progress bars.")
-def run_cmd(config, out_dir, progress):
+@click.option("--cluster", default=None, metavar="local[:N]",
+              help="Run extraction, RDMs and comparisons on a local Dask cluster (see "
+                   "`deeprsa cluster-run` for more options) [default: one process, no Dask].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run them on a running Dask cluster (scheduler address or file).")
+@click.pass_context
+def run_cmd(ctx, config, out_dir, progress, cluster, scheduler):
     """Run the plan in a TOML CONFIG: stimuli, extraction, RDMs, comparisons, analyses, report.
 
     See examples/*.toml for annotated configs.
     """
     import sys
+
+    if cluster is not None or scheduler is not None:
+        ctx.invoke(cluster_run_cmd, config=config, cluster=cluster, scheduler=scheduler,
+                   out_dir=out_dir, progress=progress)
+        return
 
     from .config import ConfigError
     from .demo import run_config
