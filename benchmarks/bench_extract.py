@@ -66,19 +66,34 @@ def overhead(n, repeats, batch_size):
 
 
 _CHILD = """
-import json, resource, sys, tempfile
+import json, os, sys, tempfile, threading, time
 sys.path.insert(0, {here!r})
 from bench_extract import _stimuli, LAYERS
 import deeprsa
+
+def rss_mib():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
 n = int(sys.argv[1])
 stimuli = _stimuli(n)
 model = deeprsa.load_model("torchvision:resnet18", weights="random", seed=0,
                            preprocessing=deeprsa.Preprocessing(resize=(64, 64), crop=None))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak, done = [0.0], threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss_mib())
+        time.sleep(0.005)
+
+before = rss_mib()
+sampler = threading.Thread(target=sample)
+sampler.start()
 with tempfile.TemporaryDirectory() as tmp:
     deeprsa.extract(model, stimuli, LAYERS, tmp, batch_size=64, progress=False)
-print(json.dumps({{"before_kib": before,
-                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+done.set()
+sampler.join()
+print(json.dumps({{"before_mib": before, "peak_mib": peak[0]}}))
 """
 
 
@@ -92,12 +107,12 @@ def memory(sizes):
         out = subprocess.run([sys.executable, "-c", code, str(n)], capture_output=True,
                              text=True, check=True)
         rec = json.loads(out.stdout.strip().splitlines()[-1])
-        peaks[n] = rec["peak_kib"] / 1024
-        print(f"  {n:5d} stimuli: peak RSS {peaks[n]:7.1f} MiB "
-              f"(after loading model and stimuli {rec['before_kib'] / 1024:7.1f} MiB)")
+        peaks[n] = rec["peak_mib"] - rec["before_mib"]
+        print(f"  {n:5d} stimuli: RSS {rec['before_mib']:7.1f} MiB before extraction, "
+              f"peak {rec['peak_mib']:7.1f} MiB during it (+{peaks[n]:.1f} MiB)")
     a, b = sizes
-    print(f"peak RSS {b} / {a} stimuli (ResNet-18 at 64 px, 5 layers): "
-          f"{peaks[b] / peaks[a]:.3f} (goal: flat, ~1.0)")
+    print(f"extraction's peak RSS increase, {b} / {a} stimuli (ResNet-18 at 64 px, 5 layers, "
+          f"sampled every 5 ms): {peaks[b] / peaks[a]:.3f} (goal: flat, ~1.0)")
 
 
 def main():
