@@ -26,19 +26,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
-
-
-def _activations(n, p, seed=0):
-    """Non-negative, correlated, partly sparse rows, like ReLU features."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, 64)).astype(np.float32) @ \
-        rng.standard_normal((64, p)).astype(np.float32)
-    X += rng.standard_normal((n, p), dtype=np.float32)
-    return np.maximum(X, 0, out=X)
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_rdm import _activations  # noqa: E402  (the same synthetic ReLU-like rows)
 
 
 def _store_with_activations(path, X):
