@@ -290,6 +290,7 @@ def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
     Returns ``(module, preprocessing, reductions, plan)``; ``plan`` maps each
     layer to its ``key``, ``array``, ``done`` (rows on disk) and ``width``.
     """
+    import pandas as pd
     import torch
 
     module = loaded.module.to(device)
@@ -297,13 +298,12 @@ def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
 
     first = prep(stimuli.load(0)).unsqueeze(0).to(device)
     record = probe(module, first)
-    table = _table(module, record, __import__("pandas"))
+    table = _table(module, record, pd)
     names = select_layers(table, layers)
     reductions = _per_layer_reductions(reduction, names)
 
     stim_hash = store.add_stimuli(stimuli.stimulus_ids, stimuli.content_hash())
-    base = {k: v for k, v in loaded.provenance().items() if k != "seed"}
-    base["seed"] = loaded.seed
+    base = loaded.provenance()
     with torch.inference_mode():
         outputs = _capture(module, names, first)
     plan = {}
