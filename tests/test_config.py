@@ -252,3 +252,17 @@ def test_errors_name_the_key_and_the_allowed_values(case):
         RunConfig.from_dict(data)
     assert info.value.key == key
     assert isinstance(info.value, ValueError)
+
+
+def test_default_run_dir_sits_next_to_a_config_given_by_a_relative_path(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from deeprsa import load_config
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "plan.toml").write_text(
+        '[stimuli]\nsource = "digits:test"\n[[models]]\nspec = "zoo:mlp_s0"\n')
+    monkeypatch.chdir(tmp_path)
+    config = load_config("sub/plan.toml")
+    assert config.resolve(config.outputs.dir) == (tmp_path / "sub" / "plan_results")
+    assert Path(config.outputs.dir).is_absolute()

@@ -365,7 +365,9 @@ def load_config(path) -> RunConfig:
         raise ConfigError("", f"{str(path)!r} is not valid TOML: {err}.") from None
     config = _build(data, base_dir=str(path.parent))
     if config.outputs.dir is None:
-        outputs = replace(config.outputs, dir=str(path.parent / f"{path.stem}_results"))
+        # Absolute, so that resolve() does not put the config's folder in front twice.
+        outputs = replace(config.outputs,
+                          dir=str(path.parent.absolute() / f"{path.stem}_results"))
         config = replace(config, outputs=outputs)
     return config
 
