@@ -458,3 +458,15 @@ def test_plot_similarity_vs_performance_names_missing_columns():
            "Columns: ['error_consistency', 'rep'].")
     with pytest.raises(ValueError, match=re.escape(msg)):
         plots.plot_similarity_vs_performance(table, x="error_consistncy", y="rep")
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["features.5", "features.10", "classifier.1"], ["features.5", "features.10", "classifier.1"]),
+    (["encoder.layers.encoder_layer_1", "heads"], ["encoder_layer_1", "heads"]),
+    (["features.2", "classifier.2"], ["features.2", "classifier.2"]),
+    (["block1.conv_a", "block2.conv_a", "logits"], ["block1.conv_a", "block2.conv_a", "logits"]),
+], ids=["no-bare-index", "suffix", "clash", "clash-deeper"])
+def test_short_layer_names_stay_distinct_and_meaningful(names, expected):
+    from deeprsa.plots import _short_names
+
+    assert _short_names(names) == expected

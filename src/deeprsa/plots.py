@@ -1193,13 +1193,18 @@ def _components_to_reach(ratios, threshold=0.8):
 
 
 def _short_names(names):
-    """The shortest dotted suffixes that keep names apart (``encoder.layers.block_1`` ->
-    ``block_1``; ``features.2`` and ``classifier.2`` stay whole)."""
+    """The shortest dotted suffixes that keep names apart and say what they are.
+
+    ``encoder.layers.block_1`` -> ``block_1``; ``features.2`` and ``classifier.2``
+    stay whole, and so does ``features.5`` next to ``classifier.1``: a bare
+    index such as ``5`` would not say which part of the network it is.
+    """
     names = [str(n) for n in names]
     depth = max(n.count(".") for n in names) + 1
     for k in range(1, depth + 1):
         short = [".".join(n.split(".")[-k:]) for n in names]
-        if len(set(short)) == len(set(names)):
+        bare_index = any(s.split(".")[0].isdigit() and s != n for s, n in zip(short, names))
+        if len(set(short)) == len(set(names)) and not bare_index:
             return short
     return names
 
