@@ -266,3 +266,18 @@ def test_default_run_dir_sits_next_to_a_config_given_by_a_relative_path(tmp_path
     config = load_config("sub/plan.toml")
     assert config.resolve(config.outputs.dir) == (tmp_path / "sub" / "plan_results")
     assert Path(config.outputs.dir).is_absolute()
+
+
+def test_decoding_is_off_unless_asked_for_and_checked():
+    import re
+
+    import pytest
+
+    from deeprsa.config import ConfigError, DecodingPlan, RunConfig
+
+    base = {"stimuli": {"source": "digits:test"}, "models": [{"spec": "zoo:mlp_s0"}]}
+    assert RunConfig.from_dict(base).analyses.decoding is None
+    on = RunConfig.from_dict({**base, "analyses": {"decoding": {"cv": 3}}})
+    assert on.analyses.decoding == DecodingPlan(column="label", cv=3)
+    with pytest.raises(ConfigError, match=re.escape("analyses.decoding")):
+        RunConfig.from_dict({**base, "analyses": {"decoding": {"colum": "label"}}})

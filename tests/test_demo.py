@@ -230,3 +230,12 @@ def test_full_demo_runs(tmp_path):
         assert last["within_class"] < last["between_class"]
     assert np.isfinite(table["ratio"]).all()
     assert path.stat().st_size > 100_000
+
+
+def test_demo_decodes_the_digit_from_every_layer_of_the_focus_model(demo):
+    out, _ = demo
+    table = _table(out, "decoding")
+    assert set(table["model"]) == {"convnet_s0"}
+    assert (table["target"] == "label").all() and (table["chance"] == 0.1).all()
+    # A trained digits net: its late layers decode the digit far above chance.
+    assert table["accuracy"].iloc[-1] > 0.8

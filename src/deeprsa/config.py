@@ -195,13 +195,22 @@ class PerformancePlan:
 
 
 @dataclass(frozen=True)
+class DecodingPlan:
+    """Cross-validated linear SVM decoding of a metadata ``column`` from every layer."""
+
+    column: str = "label"
+    cv: int = 5
+
+
+@dataclass(frozen=True)
 class AnalysesPlan:
-    """Analyses to run; None switches one off."""
+    """Analyses to run; None switches one off (decoding is off unless asked for)."""
 
     mds: MDSPlan | None = field(default_factory=MDSPlan)
     dimensionality: DimensionalityPlan | None = field(default_factory=DimensionalityPlan)
     srm: SRMPlan | None = field(default_factory=SRMPlan)
     performance: PerformancePlan | None = field(default_factory=PerformancePlan)
+    decoding: DecodingPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -378,7 +387,8 @@ def load_config(path) -> RunConfig:
 _TOP = ("title", "stimuli", "models", "extract", "rdm", "compare", "analyses", "outputs")
 _MODEL_KEYS = ("spec", "weights", "seed", "seeds", "name", "group", "layers", "reduction")
 _ANALYSES = {"mds": MDSPlan, "dimensionality": DimensionalityPlan, "srm": SRMPlan,
-             "performance": PerformancePlan}
+             "performance": PerformancePlan, "decoding": DecodingPlan}
+_OFF_BY_DEFAULT = ("decoding",)
 
 
 def _check_keys(table, allowed, where):
@@ -627,10 +637,11 @@ def _analyses(table):
         "performance": {"predictions": lambda k, v: _option(k, v, _PREDICTIONS, "predictions"),
                         "layer": _str, "measure": _performance_measure,
                         "n_permutations": lambda k, v: _int(k, v, low=1)},
+        "decoding": {"column": _str, "cv": lambda k, v: _int(k, v, low=2)},
     }
     values = {}
     for name, cls in _ANALYSES.items():
-        value = table.get(name, True)
+        value = table.get(name, name not in _OFF_BY_DEFAULT)
         key = f"analyses.{name}"
         if isinstance(value, bool):
             values[name] = cls() if value else None

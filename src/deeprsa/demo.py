@@ -69,7 +69,8 @@ def demo_config(*, quick: bool = False) -> RunConfig:
         "rdm": {"measures": ["correlation"]},
         "compare": {"methods": ["spearman"]},
         "analyses": {"srm": {"layer": "penultimate", "n_components": 10},
-                     "performance": {"predictions": "zoo", "layer": "last"}},
+                     "performance": {"predictions": "zoo", "layer": "last"},
+                     "decoding": {"column": "label", "cv": 5}},
         "outputs": {"focus": ["convnet_s0"] if quick else ["convnet_s0", "convnet_s0 (random)"]},
     })
 
@@ -152,6 +153,7 @@ _S_MDS = "MDS maps"
 _S_DIM = "Dimensionality"
 _S_SRM = "Shared Response Model across seeds"
 _S_PERF = "Representational vs performance similarity"
+_S_DECODE = "Decoding"
 
 
 class _Pipeline:
@@ -179,6 +181,8 @@ class _Pipeline:
             steps.append(("SRM", self.srm_stage))
         if analyses.performance is not None:
             steps.append(("performance", self.performance_stage))
+        if analyses.decoding is not None:
+            steps.append(("decoding", self.decoding_stage))
         for name, stage in steps:
             with self.record.step(name):
                 stage()
@@ -552,6 +556,30 @@ class _Pipeline:
                     f"{name} needs {rows['n_components'].iloc[0]} components for "
                     f"{plan.threshold:.0%} of the variance in its first layer and "
                     f"{rows['n_components'].iloc[-1]} in its last.")
+
+    # ------------------------------------------------------------------ decoding
+    def decoding_stage(self):
+        from .analyses import decode
+
+        plan = self.config.analyses.decoding
+        names = list(self.config.outputs.focus) or [m.name for m in self.config.models]
+        # decode's stimuli= is the StimulusSet; rows are matched to it by stimulus id.
+        table = decode(self.store, plan.column, stimuli=self.stimuli, cv=plan.cv, seed=0,
+                       model=names)
+        self.record.add_table(
+            table, "decoding", section=_S_DECODE,
+            title=f"Linear decoding of {plan.column!r} from every layer",
+            caption=f"Cross-validated ({plan.cv}-fold, stratified) accuracy of a linear SVM "
+                    f"predicting the stimulus' {plan.column!r} from each layer's activations "
+                    "(units standardised within each training fold), with chance for "
+                    "comparison (seed 002's SVM analysis).")
+        for name in names:
+            rows = table[table["model"] == name]
+            if len(rows):
+                best = rows.loc[rows["accuracy"].idxmax()]
+                self.record.highlights.append(
+                    f"{name}: {plan.column!r} is decoded best from {best['layer']} "
+                    f"(accuracy {best['accuracy']:.2f}).")
 
     # ------------------------------------------------------------------ SRM
     def srm_stage(self):

@@ -1203,7 +1203,7 @@ def _short_names(names):
     depth = max(n.count(".") for n in names) + 1
     for k in range(1, depth + 1):
         short = [".".join(n.split(".")[-k:]) for n in names]
-        bare_index = any(s.split(".")[0].isdigit() and s != n for s, n in zip(short, names))
+        bare_index = any(s.split(".")[0].isdigit() and s != n for s, n in zip(short, names, strict=True))
         if len(set(short)) == len(set(names)) and not bare_index:
             return short
     return names
