@@ -194,7 +194,7 @@ ERRORS = {
     "analysis-name": (
         lambda d: d.update(analyses={"srn": True}), "analyses.srn",
         "Unknown config key 'analyses.srn'. Did you mean 'analyses.srm'? Allowed keys in "
-        "[analyses]: 'dimensionality', 'mds', 'performance', 'srm'."),
+        "[analyses]: 'decoding', 'dimensionality', 'mds', 'performance', 'srm'."),
     "analysis-key": (
         lambda d: d.update(analyses={"mds": {"metrc": True}}), "analyses.mds.metrc",
         "Unknown config key 'analyses.mds.metrc'. Did you mean 'analyses.mds.metric'? Allowed "
