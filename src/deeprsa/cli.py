@@ -156,16 +156,14 @@ def _parse_params(pairs):
 @click.option("--batch-size", type=int, default=None, help="Rows per tile (default: auto).")
 @click.option("--param", "params", multiple=True,
               help="Measure parameter NAME=VALUE, e.g. per_feature=true (repeatable).")
+@_api_errors
 def rdm_cmd(store, measure, models, layers, dtype, device, batch_size, params):
     """Compute the RDM of every layer in a store; RDMs already there are skipped."""
     from .rdm import compute_rdms
 
-    try:
-        rdms = compute_rdms(store, measure=measure, model=list(models) or None,
-                            layer=list(layers) or None, dtype=dtype, device=device,
-                            batch_size=batch_size, **_parse_params(params))
-    except (KeyError, ValueError) as err:
-        raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
+    rdms = compute_rdms(store, measure=measure, model=list(models) or None,
+                        layer=list(layers) or None, dtype=dtype, device=device,
+                        batch_size=batch_size, **_parse_params(params))
     columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
     click.echo(rdms.metadata[columns].to_string(index=False))
 
@@ -195,6 +193,7 @@ def measures_cmd():
                    ".parquet].")
 @click.option("--working-memory", type=float, default=1024, show_default=True,
               help="MiB for blocks of prepared RDM vectors.")
+@_api_errors
 def compare_cmd(store, method, models, measure, params, table_path, working_memory):
     """Model RDMs and the multi-model RDM of every layer in a store.
 
@@ -208,25 +207,19 @@ def compare_cmd(store, method, models, measure, params, table_path, working_memo
 
     handle = Store(store)
     filters = {} if measure is None else {"measure": measure}
-    try:
-        result = multi_model_rdm(handle, list(models) or None, method=method,
-                                 params=_parse_params(params),
-                                 working_memory=working_memory, **filters)
-    except (KeyError, ValueError) as err:
-        raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
+    result = multi_model_rdm(handle, list(models) or None, method=method,
+                             params=_parse_params(params), working_memory=working_memory,
+                             **filters)
     key = result.save(handle, name="multi_model_rdm")
     click.echo(f"multi-model RDM ({len(result.matrix)} layers): {key}")
     for model in dict.fromkeys(result.metadata_a["model"]):
         sub = result.select(model=model)
         click.echo(f"model RDM {model} ({len(sub.matrix)} layers): "
                    f"{sub.save(handle, name='model_rdm')}")
-    path = Path(table_path or Path(store) / "tables" / f"compare-{method}.parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = result.table
-    for col in [c for c in table.columns if table[c].dtype == "object"]:  # parquet: one type
-        table[col] = table[col].map(lambda v: None if v is None else str(v))
-    table.to_parquet(path, index=False)
-    click.echo(f"table ({len(table)} pairs): {path}")
+    path = _write_analysis_table(
+        result.table, table_path or Path(store) / "tables" / f"compare-{method}.parquet",
+        store, "compare")
+    click.echo(f"table ({len(result.table)} pairs): {path}")
 
 
 @cli.command("methods")
