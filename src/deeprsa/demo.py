@@ -20,6 +20,7 @@ import numpy as np
 
 from .config import ConfigError, RunConfig, load_config
 from .report import RunRecord, write_report
+from .store import Store
 
 __all__ = ["demo_config", "run_config", "run_demo"]
 
@@ -224,7 +225,7 @@ class _Pipeline:
             "source": plan.source, "n_stimuli": len(stimuli), "classes": n_classes,
             "n_per_class": plan.n_per_class, "sample seed": plan.seed,
             "sorted by": ", ".join(plan.sort_by), "content_hash": stimuli.content_hash()}
-        self.store = _open_store(self.out / "store")
+        self.store = Store(self.out / "store")
         if self.wants("images"):
             from .plots import plot_images
 
@@ -811,12 +812,6 @@ def _load_stimuli(config: RunConfig):
                                         f"{source!r} (resolved to {str(path)!r}, which "
                                         f"{'does not exist' if not path.exists() else 'is none'}"
                                         ").")
-
-
-def _open_store(path):
-    from .store import Store
-
-    return Store(path)
 
 
 def _selectors(layers):
