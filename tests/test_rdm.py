@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import percentileofscore, rankdata
 
-from deeprsa import rdm as rdm_module
+from deeprsa.rdm import _compute as rdm_module
 from deeprsa.rdm import (
     RDM,
     ConstantPatternWarning,
@@ -20,6 +20,7 @@ from deeprsa.rdm import (
     list_measures,
     register_measure,
 )
+from deeprsa.rdm.measures import _MEASURES
 from deeprsa.store import Store
 
 # Tolerances (the contract): float64 agrees with a float64 reference to 1e-6,
@@ -386,7 +387,7 @@ def manhattan():
 
     register_measure("cityblock_test", cityblock)
     yield "cityblock_test"
-    rdm_module._MEASURES.pop("cityblock_test")
+    _MEASURES.pop("cityblock_test")
 
 
 def test_user_measures_are_tiled_and_take_parameters(activations, manhattan):
@@ -415,11 +416,11 @@ def test_user_measure_of_the_wrong_shape_is_reported(activations):
         with pytest.raises(ValueError, match=re.escape(msg)):
             compute_rdm(activations, measure="broken_test", batch_size=5)
     finally:
-        rdm_module._MEASURES.pop("broken_test")
+        _MEASURES.pop("broken_test")
 
 
 def test_registering_a_name_twice_is_an_error():
-    msg = "A measure named 'correlation' is already registered by deeprsa.rdm."
+    msg = "A measure named 'correlation' is already registered by deeprsa.rdm.measures."
     with pytest.raises(ValueError, match=re.escape(msg)):
         register_measure("correlation", lambda A, B: A @ B.T)
 
@@ -722,7 +723,7 @@ def test_store_errors(tmp_path, activations, ids):
          "compute the RDM and call rdm.subset(stimulus_ids)."),
         (ValueError, {"layer": "conv"},
          "Say which activations: pass key=, or model= and layer= (see "
-         "store.entries('activations')). For every layer use compute_rdms(store)."),
+         "store.select('activations')). For every layer use compute_rdms(store)."),
         (KeyError, {"model": "m", "layer": "cnv"},
          "No complete activations with layer='cnv'. Did you mean 'conv'?"),
     ]
@@ -734,7 +735,7 @@ def test_store_errors(tmp_path, activations, ids):
     with pytest.raises(ValueError, match=re.escape(msg)):
         compute_rdm(store, key=rdm_key)
     msg = f"Store entry {keys['conv']!r} holds activations, not an RDM; list the RDMs with " \
-          "store.entries('rdms')."
+          "store.select('rdms')."
     with pytest.raises(ValueError, match=re.escape(msg)):
         RDM.load(store, keys["conv"])
 

@@ -19,7 +19,7 @@ rows after the rows are on disk, so a run killed at any point resumes from
 the last complete block. No pickle anywhere: arrays are Zarr, metadata JSON.
 
 Workers that write blocks of one array in any order (a Dask cluster, see
-:mod:`deeprsa.cluster`) each write disjoint, chunk-aligned regions and then
+:mod:`deeprsa.pipeline`) each write disjoint, chunk-aligned regions and then
 record a block marker (:meth:`Store.mark_blocks_done`), a small file of its
 own, so no worker rewrites the manifest per block; :meth:`Store.mark_complete`
 finishes the array once every block is there.
@@ -28,12 +28,10 @@ finishes the array once every block is there.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
-import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -41,53 +39,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import suggest
-from ._version import __version__
+from .._validation import suggest
+from .._version import __version__
+from . import _query
+from ._keys import _atomic_write_text, content_key, versions
 
-__all__ = ["Store", "content_key", "open_store", "versions"]
+__all__ = ["Store", "open_store"]
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-def versions() -> dict[str, str]:
-    """Versions of deeprsa and the libraries that shape its numbers (no heavy imports)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"deeprsa": __version__}
-    for package in ("numpy", "zarr", "torch"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:  # pragma: no cover - all are hard dependencies
-            pass
-    return out
-
-
-def content_key(fields: Mapping) -> str:
-    """Hash of ``fields`` as canonical JSON (sorted keys): 20 hex characters.
-
-    Examples
-    --------
-    >>> content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
-    True
-    """
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class Store:
@@ -118,6 +79,7 @@ class Store:
             raise ValueError(f"mode must be 'a' or 'r', got {mode!r}.")
         self.path = Path(path)
         self.mode = mode
+        self._cache: tuple = (None, None, None)  # manifest bytes, parsed, entry rows
         if mode == "r" and not (self.path / MANIFEST).exists():
             raise FileNotFoundError(
                 f"No deeprsa store at {str(self.path)!r} (no {MANIFEST}). Run "
@@ -156,16 +118,35 @@ class Store:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _load(self) -> dict:
-        return json.loads((self.path / MANIFEST).read_text())
+        """The manifest, parsed once per version on disk (do not modify the result).
+
+        The file's bytes are read every time (a few milliseconds for thousands
+        of entries) and compared with the last ones parsed, so another
+        process's write is always seen, but JSON is parsed only when the
+        manifest changed.
+        """
+        text = (self.path / MANIFEST).read_bytes()
+        if text != self._cache[0]:
+            self._cache = (text, json.loads(text), None)
+        return self._cache[1]
+
+    def _rows(self) -> list[dict]:
+        """Flat rows of every entry (see :meth:`select`), built once per manifest version."""
+        manifest = self._load()
+        if self._cache[2] is None:
+            self._cache = (*self._cache[:2], _query.entry_rows(manifest["entries"]))
+        return self._cache[2]
 
     def _save(self, manifest: dict) -> None:
         # No indent: json.dumps with indent falls back to the slow pure-Python encoder.
-        _atomic_write_text(self.path / MANIFEST, json.dumps(manifest, sort_keys=True))
+        text = json.dumps(manifest, sort_keys=True)
+        _atomic_write_text(self.path / MANIFEST, text)
+        self._cache = (text.encode(), manifest, None)
 
     def _update(self, func):
         self._check_writable()
         with self._locked():
-            manifest = self._load()
+            manifest = json.loads((self.path / MANIFEST).read_bytes())
             func(manifest)
             self._save(manifest)
 
@@ -175,8 +156,8 @@ class Store:
 
     @property
     def manifest(self) -> dict:
-        """A fresh copy of the manifest."""
-        return self._load()
+        """A copy of the manifest (changing it changes nothing on disk)."""
+        return copy.deepcopy(self._load())
 
     # ------------------------------------------------------------------ stimuli
     def add_stimuli(self, stimulus_ids, content_hash: str) -> str:
@@ -200,47 +181,107 @@ class Store:
         return tuple(json.loads(path.read_text()))
 
     # ------------------------------------------------------------------ entries
-    def entries(self, kind: str | None = None, **filters):
-        """Table of entries (one row per array), optionally filtered by column values.
+    def select(self, kind: str | None = None, *, complete: bool | None = True,
+               strict: bool = True, **filters):
+        """The store's one query: entries of ``kind`` whose fields match ``filters``.
 
-        Columns include ``key``, ``kind``, ``complete``, ``rows_done``, ``shape``,
-        ``created`` (a Unix time; rows are sorted by it, so layers come in
-        extraction order) and every identity field (``model``, ``layer``, ...).
+        Reads the manifest once. Every stage finds its inputs with it (the
+        activations of a model's layers, the RDMs of a measure, a saved
+        comparison).
+
+        Parameters
+        ----------
+        kind : {"activations", "rdms", "comparisons", ...}, optional
+            The kind of array; None selects every kind.
+        complete : bool or None, default=True
+            Only complete entries (True), only unfinished ones (False), or
+            both (None).
+        strict : bool, default=True
+            Raise a KeyError when a filter names an unknown field or a value
+            that no entry has (naming the values that are there). False
+            returns an empty table instead.
+        **filters
+            Identity fields and their wanted values: ``model="zoo:mlp_s0"``,
+            ``layer=["conv1", "fc"]`` (a list or tuple means any of them),
+            ``measure=...``, ``stimuli=...`` (the stimulus set's key). A
+            filter whose value is None is ignored.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per entry, in the order the entries were created (layers
+            in extraction order): ``key``, ``kind``, ``complete``,
+            ``rows_done``, ``shape``, ``created`` and every identity field.
+
+        Raises
+        ------
+        KeyError
+            With ``strict=True``, if a filter's field or value is not in the
+            store (the message lists what is there).
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np
+        >>> store = Store(tempfile.mkdtemp() + "/demo.zarr")
+        >>> for layer in ("conv1", "fc"):
+        ...     _ = store.write("rdms", {"model": "m", "layer": layer}, np.eye(3))
+        >>> store.select("rdms", layer="fc")[["model", "layer"]].to_dict("records")
+        [{'model': 'm', 'layer': 'fc'}]
+        >>> store.select("rdms", layer="conv2")
+        Traceback (most recent call last):
+        ...
+        KeyError: "No complete RDM with layer='conv2'. Did you mean 'conv1'? Available: ['conv1', 'fc']."
         """
-        import pandas as pd
+        rows = _query.select_rows(self._rows(), kind, complete=complete, filters=filters,
+                                  strict=strict, where=repr(str(self.path)))
+        return _query.frame(rows)
 
-        rows = []
-        for key, entry in self._load()["entries"].items():
-            if kind is not None and entry["kind"] != kind:
-                continue
-            row = {"key": key, **entry["fields"], "kind": entry["kind"],
-                   "complete": entry["complete"], "rows_done": entry["rows_done"],
-                   "shape": tuple(entry["shape"]), "created": entry.get("created", 0.0)}
-            rows.append(row)
-        table = pd.DataFrame(rows)
-        for col, value in filters.items():
-            if col not in table.columns:
-                if table.empty:
-                    return table
-                raise KeyError(f"No column {col!r} in the store's entries."
-                               f"{suggest(col, map(str, table.columns))}")
-            table = table[table[col] == value]
-        if "created" in table.columns:
-            table = table.sort_values("created", kind="stable")
-        return table.reset_index(drop=True)
+    def entries(self, kind: str | None = None, **filters):
+        """Table of entries (one row per array, complete or not), filtered by field values.
+
+        :meth:`select` with ``complete=None``: columns include ``key``,
+        ``kind``, ``complete``, ``rows_done``, ``shape``, ``created`` (a Unix
+        time; rows are sorted by it, so layers come in extraction order) and
+        every identity field (``model``, ``layer``, ...). A filter value that
+        no entry has gives an empty table; an unknown field a KeyError.
+        """
+        if not any(kind is None or r["kind"] == kind for r in self._rows()):
+            return _query.frame([])
+        for column in filters:
+            if not any(column in r for r in self._rows() if kind is None or r["kind"] == kind):
+                columns = sorted({c for r in self._rows() for c in r})
+                raise KeyError(f"No column {column!r} in the store's entries."
+                               f"{suggest(column, columns)}")
+        return self.select(kind, complete=None, strict=False, **filters)
 
     def entry(self, key: str) -> dict:
-        """The manifest record of array ``key``."""
+        """The manifest record of array ``key`` (a copy)."""
         entries = self._load()["entries"]
         if key not in entries:
             raise KeyError(f"No array {key!r} in store {str(self.path)!r}."
                            f"{suggest(key, entries)}")
-        return entries[key]
+        return copy.deepcopy(entries[key])
 
     def has(self, key: str, *, complete: bool = True) -> bool:
         """Whether array ``key`` exists (and, by default, is complete)."""
         e = self._load()["entries"].get(key)
         return e is not None and (e["complete"] or not complete)
+
+    def find(self, kind: str, **fields) -> str:
+        """Key of the one complete ``kind`` entry matching ``fields`` (e.g. model, layer).
+
+        Raises KeyError naming what is there when none or several match.
+        """
+        table = self.select(kind, **fields)
+        if table.empty:
+            raise KeyError(f"Store {str(self.path)!r} holds no complete {kind}"
+                           + (f" matching {fields}." if fields else "."))
+        if len(table) > 1:
+            identity = [c for c in table.columns if c not in _query.STATUS_COLUMNS]
+            differ = [c for c in identity if table[c].astype(str).nunique() > 1]
+            raise KeyError(f"{len(table)} {kind} entries match {fields}; they differ in "
+                           f"{differ}: add one of those fields to choose one.")
+        return table["key"].iloc[0]
 
     # ------------------------------------------------------------------ arrays
     def create(self, kind: str, fields: Mapping, *, shape, dtype="float32", chunks=None,
@@ -257,7 +298,7 @@ class Store:
         fields = dict(fields)
         key = content_key({"kind": kind, **fields})
         path = f"{kind}/{key}"
-        existing = self._load()["entries"].get(key)
+        existing = copy.deepcopy(self._load()["entries"].get(key))
         if existing is not None and tuple(existing["shape"]) == tuple(shape):
             try:
                 array = zarr.open_array(self.path / path, mode="r+")
@@ -345,29 +386,6 @@ class Store:
                 "same extraction to resume it.")
         arr = self.array(key)
         return arr[...] if rows is None else arr[rows]
-
-    def find(self, kind: str, **fields) -> str:
-        """Key of the one complete ``kind`` entry matching ``fields`` (e.g. model, layer).
-
-        Raises KeyError naming what is there when none or several match.
-        """
-        table = self.entries(kind)
-        if table.empty:
-            raise KeyError(f"Store {str(self.path)!r} holds no {kind}.")
-        table = table[table["complete"]]
-        for col, value in fields.items():
-            if col not in table.columns:
-                raise KeyError(f"{kind} entries have no field {col!r}."
-                               f"{suggest(col, map(str, table.columns))}")
-            have = sorted(map(str, table[col].dropna().unique()))
-            table = table[table[col] == value]
-            if table.empty:
-                raise KeyError(f"No complete {kind} with {col}={value!r}."
-                               f"{suggest(value, have)} Available: {have}.")
-        if len(table) > 1:
-            raise KeyError(f"{len(table)} {kind} entries match {fields}; add fields to choose "
-                           f"one, e.g. reduction or stimuli.")
-        return table["key"].iloc[0]
 
     def delete(self, key: str) -> None:
         """Remove array ``key`` and its manifest record."""

@@ -1,0 +1,144 @@
+"""The extraction kernel: forward passes over batches, every selected layer hooked once.
+
+Both executors run :func:`forward_batches`: :func:`deeprsa.extract` streams
+its rows to a background writer that records progress after each batch; the
+Dask executor runs one shard of stimuli per task and marks the shard when its
+rows are on disk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from .reductions import _reduce
+
+
+class _Writer(threading.Thread):
+    """Background thread writing (start, {key: rows}) batches, then recording progress."""
+
+    def __init__(self, store, arrays: dict):
+        super().__init__(daemon=True, name="deeprsa-writer")
+        self.store, self.arrays = store, arrays
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def run(self):
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            start, blocks = item
+            try:
+                end = start
+                for key, rows in blocks.items():
+                    self.arrays[key][start:start + len(rows)] = rows
+                    end = start + len(rows)
+                self.store.mark_progress_many({key: end for key in blocks})
+            except BaseException as err:  # surfaced in the main thread
+                self.error = err
+
+    def put(self, item):
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def close(self):
+        self.queue.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _batches(stimuli, prep, start: int, batch_size: int, stop: int | None = None):
+    """Yield (start, batch tensor) for rows ``start:stop``, preparing the next batch meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    stop = len(stimuli) if stop is None else min(stop, len(stimuli))
+
+    def make(s):
+        return torch.stack([prep(stimuli.load(i)) for i in range(s, min(s + batch_size, stop))])
+
+    starts = list(range(start, stop, batch_size))
+    if not starts:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(make, starts[0])
+        for i, s in enumerate(starts):
+            batch = future.result()
+            if i + 1 < len(starts):
+                future = pool.submit(make, starts[i + 1])
+            yield s, batch
+
+
+def _hooked(module, names, captured: dict):
+    """Forward hooks that keep the output of each layer in ``names`` (its last call)."""
+    return [module.get_submodule(name).register_forward_hook(
+        lambda _m, _i, out, name=name: captured.__setitem__(name, out)) for name in names]
+
+
+def _capture(module, names, example) -> dict:
+    """Outputs of the layers ``names`` for ``example`` (last call of each), in one pass."""
+    captured: dict = {}
+    handles = _hooked(module, names, captured)
+    try:
+        module(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return captured
+
+
+def forward_batches(module, stimuli, prep, names, *, start, stop, batch_size, device):
+    """The kernel: yield ``(start, n_rows, outputs)`` for each batch of ``stimuli[start:stop]``.
+
+    One forward pass per batch (``torch.inference_mode()``) with every layer
+    in ``names`` hooked once; ``outputs[name]`` is that layer's output for the
+    batch. Reduce it before the next batch replaces it.
+    """
+    import torch
+
+    captured: dict = {}
+    handles = _hooked(module, names, captured)
+    try:
+        with torch.inference_mode():
+            for s, batch in _batches(stimuli, prep, start, batch_size, stop):
+                captured.clear()
+                module(batch.to(device))
+                yield s, len(batch), captured
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _chunks(batch_size, width, target_bytes=8 << 20):
+    cols = max(1, min(width, target_bytes // (4 * batch_size)))
+    return (batch_size, cols)
+
+
+def _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device, *,
+         progress, desc, tqdm):
+    """Serial extraction of the ``pending`` layers from row ``start``, through the writer."""
+    writer = _Writer(store, {p["key"]: p["array"] for p in pending.values()})
+    writer.start()
+    bar = tqdm(total=len(stimuli), initial=start, desc=f"extract {desc}", unit="stim",
+               disable=not progress)
+    batches = forward_batches(module, stimuli, prep, list(pending), start=start,
+                              stop=len(stimuli), batch_size=batch_size, device=device)
+    try:
+        for s, n_rows, outputs in batches:
+            blocks = {p["key"]: _reduce(outputs[name], reductions[name], name).numpy()
+                      for name, p in pending.items()
+                      if s + n_rows > p["done"]}  # else this layer already has these rows
+            writer.put((s, blocks))
+            bar.update(n_rows)
+    finally:
+        batches.close()
+        bar.close()
+        writer.close()  # finishes queued batches, so nothing computed is lost
+    store.mark_progress_many({p["key"]: len(stimuli) for p in pending.values()},
+                             complete={p["key"]: True for p in pending.values()})

@@ -1,0 +1,147 @@
+"""extract(): one forward pass per batch for all selected layers, streamed into the store."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..layers import _table, probe, select_layers
+from ..models import load_model
+from ..stimuli import StimulusSet
+from ..store import Store
+from ._engine import _capture, _chunks, _run
+from .reductions import _per_layer_reductions, _reduce
+
+__all__ = ["extract"]
+
+log = logging.getLogger(__name__)
+
+def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
+            batch_size: int = 64, device="cpu", weights="trained", seed=None,
+            progress: bool = True):
+    """Extract the activations of all selected layers in one pass and stream them to a store.
+
+    Parameters
+    ----------
+    model : str, torch.nn.Module or LoadedModel
+        What :func:`deeprsa.load_model` accepts, e.g. ``"torchvision:resnet18"``.
+    stimuli : StimulusSet
+        The stimuli, in the order rows are stored.
+    layers : str, int or sequence
+        Layer selectors (module paths, ordinals, types, globs or a preset);
+        see :func:`deeprsa.select_layers`.
+    store : Store or str or Path
+        Where the arrays go (created when missing).
+    reduction : str or dict, default="flatten"
+        How each layer's output becomes ``(n_stimuli, n_features)``:
+        ``"flatten"``, ``"spatial_mean"``, ``"cls_token"``, ``"token_mean"``,
+        ``"subsample_units:1000"`` (or ``{"name": "subsample_units", "k": 1000,
+        "seed": 0}``); or a dict ``{layer: reduction}`` for per-layer choices
+        (layers not named get ``"flatten"``). See :func:`list_reductions`.
+    batch_size : int, default=64
+        Stimuli per forward pass; peak memory grows with it.
+    device : str or torch.device, default="cpu"
+        Where the forward pass runs, e.g. ``"cuda"``.
+    weights : {"trained", "random"} or path, default="trained"
+        Used when ``model`` is a spec string; see :func:`deeprsa.load_model`.
+    seed : int, optional
+        Seed of random weights, when ``model`` is a spec string.
+    progress : bool, default=True
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per selected layer: ``model``, ``layer``, ``reduction``,
+        ``key`` (the store array), ``n_features`` and ``status``
+        (``"extracted"``, ``"resumed"`` or ``"skipped"`` when already complete).
+
+    Raises
+    ------
+    ValueError
+        For unknown layers or reductions (with suggestions), or a reduction that
+        does not fit a layer's output.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deeprsa import datasets
+    >>> stim = datasets.digits(split="test").sample(2, seed=0)
+    >>> out = extract("torchvision:alexnet", stim, ["features.2", "classifier.6"],
+    ...               tempfile.mkdtemp(), weights="random", batch_size=8, progress=False)
+    >>> out[["layer", "n_features", "status"]]
+              layer  n_features     status
+    0    features.2       46656  extracted
+    1  classifier.6        1000  extracted
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if not isinstance(stimuli, StimulusSet):
+        raise TypeError(f"stimuli must be a StimulusSet, got {type(stimuli).__name__}. Build "
+                        "one with StimulusSet.from_folder/from_csv/from_arrays.")
+    if len(stimuli) == 0:
+        raise ValueError("The stimulus set is empty.")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    loaded = load_model(model, weights=weights, seed=seed) if isinstance(model, str) \
+        else load_model(model)
+    store = store if isinstance(store, Store) else Store(store)
+    device = torch.device(device)
+    module, prep, reductions, plan = _plan(loaded, stimuli, layers, store,
+                                           reduction=reduction, batch_size=batch_size,
+                                           device=device)
+
+    pending = {n: p for n, p in plan.items() if p["done"] < len(stimuli)}
+    if pending:
+        start = min(p["done"] for p in pending.values())
+        start -= start % batch_size
+        _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device,
+             progress=progress, desc=loaded.name, tqdm=tqdm)
+    rows = []
+    for name, p in plan.items():
+        status = ("skipped" if name not in pending else
+                  "resumed" if p["done"] > 0 else "extracted")
+        rows.append({"model": loaded.name, "layer": name, "reduction": reductions[name]["name"],
+                     "key": p["key"], "n_features": p["width"], "status": status})
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
+    """Select the layers and create (or reopen) one store array per layer; run nothing.
+
+    Returns ``(module, preprocessing, reductions, plan)``; ``plan`` maps each
+    layer to its ``key``, ``array``, ``done`` (rows on disk) and ``width``.
+    """
+    import pandas as pd
+    import torch
+
+    module = loaded.module.to(device)
+    prep = loaded.preprocessing
+
+    first = prep(stimuli.load(0)).unsqueeze(0).to(device)
+    record = probe(module, first)
+    table = _table(module, record, pd)
+    names = select_layers(table, layers)
+    reductions = _per_layer_reductions(reduction, names)
+
+    stim_hash = store.add_stimuli(stimuli.stimulus_ids, stimuli.content_hash())
+    base = loaded.provenance()
+    with torch.inference_mode():
+        outputs = _capture(module, names, first)
+    plan = {}
+    for name in names:
+        red = reductions[name]
+        width = _reduce(outputs[name], red, name).shape[1]
+        fields = {**base, "layer": name, "reduction": red, "stimuli": stim_hash,
+                  "dtype": "float32"}
+        key, array, done = store.create(
+            "activations", fields, shape=(len(stimuli), width), dtype="float32",
+            chunks=_chunks(batch_size, width))
+        if store.has(key):
+            done = len(stimuli)
+        plan[name] = {"key": key, "array": array, "done": done, "width": width}
+    return module, prep, reductions, plan

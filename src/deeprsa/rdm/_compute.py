@@ -1,0 +1,442 @@
+"""Computing RDMs: from an array in memory, or from a layer in the store read in row tiles."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..store import open_store
+from ._engine import _compute_matrix, _constant_warning, _default_batch_size, _Rows
+from ._objects import _FROM_ACTIVATIONS, RDM, RDMs, _check_ids, _jsonable, _store_fields
+from .measures import _MEASURES, _check_params
+
+__all__ = ["compute_rdm", "compute_rdms"]
+
+log = logging.getLogger(__name__)
+
+def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, layer=None,
+                reduction=None, key=None, dtype="float32", device=None, batch_size=None,
+                progress=False, **params) -> RDM:
+    """Compute a first-order representational dissimilarity matrix.
+
+    Rows are prepared once (centred, normalised or ranked, as the measure
+    needs), then the RDM is built from a blocked matrix product over row tiles:
+    only the upper triangle is computed, mirrored, and the diagonal set to
+    exactly 0; values are clipped to the measure's range. Memory is the output
+    plus a few tiles. From a store, the activations are read in row tiles
+    (never the whole layer at once) and the RDM is written back (kind
+    ``"rdms"``); asking again for the same inputs loads it instead, and an
+    interrupted computation resumes from its last finished tile.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_stimuli, n_units), Store or path to a store
+        One row per stimulus (reduce spatial dimensions first). An array-like
+        that is not a numpy array or tensor but can be sliced (a Zarr or HDF5
+        array) is read in row tiles. A :class:`~deeprsa.Store` (or its path)
+        selects activations with ``key`` or ``model``/``layer``/``reduction``.
+    measure : str, default="correlation"
+        A registered measure; see :func:`list_measures` and :func:`describe_measures`.
+    stimulus_ids : sequence of str, optional
+        Label of each row, for an array. Defaults to ``"0"``, ``"1"``, ...
+        A store supplies its own.
+    model, layer, reduction : str, optional
+        For a store: which activations. For an array: recorded in the provenance.
+    key : str, optional
+        For a store: the key of the activations (instead of model/layer).
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the computation and of the result.
+    device : str or torch.device, optional
+        Torch device for the matrix products, e.g. ``"cuda"``; the default
+        (None) computes with numpy on the CPU. Results agree to about 1e-5.
+    batch_size : int, optional
+        Rows per tile. The result does not depend on it (beyond rounding).
+        Default: one tile for an in-memory array (it costs no extra memory);
+        for streamed activations about 256 MB per tile, 128 to 2048 rows;
+        256 rows for measures registered as functions.
+    progress : bool, default=False
+        Show a progress bar over row tiles.
+    **params
+        Parameters of the measure, e.g. ``per_feature=True`` for ``sqeuclidean``.
+
+    Returns
+    -------
+    RDM
+        Of shape (n_stimuli, n_stimuli), with ``stimulus_ids`` and provenance
+        (model, layer, measure, params, dtype, activations key, ...).
+
+    Raises
+    ------
+    ValueError
+        If ``measure``, a parameter, ``dtype``, ``device`` or ``batch_size`` is
+        invalid, or ``X`` is not 2-D, has fewer than 2 rows or holds NaN or infinity.
+    KeyError
+        If the store holds no (or several) activations matching the selection.
+
+    Warns
+    -----
+    ConstantPatternWarning
+        When rows are constant (``correlation``, ``spearman``) or all zero
+        (``cosine``), naming their stimulus ids. Those measures are undefined
+        there; such a stimulus gets dissimilarity 1 ("no similarity", the
+        value for uncorrelated patterns) to every other stimulus and 0 to
+        another constant row. The Euclidean measures are defined everywhere.
+
+    See Also
+    --------
+    compute_rdms : The RDMs of every layer in a store.
+    RDM : The result.
+
+    Notes
+    -----
+    ``correlation`` is ``scipy.spatial.distance.pdist(X, "correlation")`` and
+    rsatoolbox's ``calc_rdm(method="correlation")``; ``sqeuclidean`` with
+    ``per_feature=True`` is rsatoolbox's ``calc_rdm(method="euclidean")``. The
+    Euclidean measures centre the columns first (distances ignore a common
+    shift) to keep ``|x|^2 + |y|^2 - 2 x.y`` accurate.
+
+    Memory is the output (``n_stimuli**2`` values of ``dtype``) plus the
+    prepared rows: all of them for an array in memory; for streamed
+    activations, the tiles in use plus up to 1 GiB of prepared tiles kept so
+    that each tile is usually read once. A 10,000-stimulus float32 RDM of
+    100,000-unit activations needs about 2.5 GB.
+
+    References
+    ----------
+    .. [1] Kriegeskorte, N., Mur, M. & Bandettini, P. (2008). Representational
+       similarity analysis - connecting the branches of systems neuroscience.
+       Front. Syst. Neurosci. 2:4.
+
+    Examples
+    --------
+    >>> rdm = compute_rdm([[1, 2, 3], [3, 2, 1], [1, 3, 2]], stimulus_ids=["a", "b", "c"])
+    >>> rdm.matrix().round(3)
+    array([[0. , 2. , 0.5],
+           [2. , 0. , 1.5],
+           [0.5, 1.5, 0. ]], dtype=float32)
+    >>> rdm.stimulus_ids
+    ('a', 'b', 'c')
+    >>> compute_rdm([[0, 0], [3, 4]], measure="euclidean", dtype="float64").vector()
+    array([5.])
+    """
+    from ..store import Store
+
+    if not isinstance(measure, str):
+        raise ValueError(f"measure must be a str naming a registered measure, got "
+                         f"{type(measure).__name__}; see list_measures().")
+    meas = _MEASURES.get_checked(measure)
+    params = _check_params(meas, params)
+    dtype = _check_dtype(dtype)
+    device = _check_device(device, meas)
+    if isinstance(X, (str, Store)) or hasattr(X, "__fspath__"):
+        return _compute_from_store(
+            X, meas, params, model=model, layer=layer, reduction=reduction, key=key,
+            stimulus_ids=stimulus_ids, dtype=dtype, device=device, batch_size=batch_size,
+            progress=progress)
+    if key is not None:
+        raise ValueError("key= selects activations in a store; X is an array. Pass the "
+                         "store as X, or drop key.")
+    rows = _check_activations(X, dtype)
+    ids = [str(i) for i in range(rows.n)] if stimulus_ids is None else stimulus_ids
+    ids = _check_ids(ids)
+    if len(ids) != rows.n:
+        raise ValueError(f"Got {len(ids)} stimulus_ids for {rows.n} rows of activations.")
+    batch_size = _check_batch_size(batch_size, rows, dtype, meas)
+    provenance = {k: v for k, v in (("model", model), ("layer", layer),
+                                    ("reduction", reduction)) if v is not None}
+    provenance.update(_run_provenance(meas, params, dtype, device))
+    D, constant = _compute_matrix(rows, meas, params, dtype=dtype, batch_size=batch_size,
+                                  device=device, progress=progress)
+    _constant_warning(meas, constant, ids)
+    return RDM._new(D, ids, provenance)
+
+
+def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimuli=None,
+                 dtype="float32", device=None, batch_size=None, progress=True,
+                 **params) -> RDMs:
+    """Compute (or load, when already there) the RDM of every layer in a store.
+
+    Parameters
+    ----------
+    store : Store or path
+        Holds the activations; receives the RDMs (kind ``"rdms"``).
+    measure : str, default="correlation"
+        A registered measure; see :func:`list_measures`.
+    model, layer : str or sequence of str, optional
+        Only these models / layers (default: every complete activations entry).
+    stimuli : str, optional
+        Only activations of this stimulus set (content hash), when the store
+        holds several.
+    dtype, device, batch_size, **params
+        As in :func:`compute_rdm`.
+    progress : bool, default=True
+        Show a progress bar over layers (and row tiles).
+
+    Returns
+    -------
+    RDMs
+        One RDM per activations entry, in the store's order.
+
+    Raises
+    ------
+    KeyError
+        If no complete activations match.
+    ValueError
+        If the selected activations use more than one stimulus set.
+    """
+    from tqdm.auto import tqdm
+
+    store = open_store(store)
+    table = store.select("activations", model=_listed(model), layer=_listed(layer),
+                         stimuli=stimuli)
+    if table.empty:
+        raise KeyError(f"Store {str(store.path)!r} holds no complete activations; run "
+                       "`deeprsa extract` first.")
+    if table["stimuli"].nunique() > 1:
+        raise ValueError(
+            f"The selected activations use {table['stimuli'].nunique()} stimulus sets "
+            f"({', '.join(sorted(table['stimuli'].unique()))}); choose one with stimuli=.")
+    results = []
+    bar = tqdm(list(table.itertuples(index=False)), desc=f"{measure} RDMs", unit="layer",
+               disable=not progress)
+    for entry in bar:
+        bar.set_postfix_str(f"{entry.model} {entry.layer}")
+        results.append(compute_rdm(store, key=entry.key, measure=measure, dtype=dtype,
+                                   device=device, batch_size=batch_size, progress=progress,
+                                   **params))
+    return RDMs(results)
+
+
+def _listed(value):
+    """A filter value as select() takes it: None, or a list of the wanted values."""
+    if value is None or isinstance(value, str):
+        return value
+    return list(value)
+
+
+@dataclass(frozen=True)
+class RDMTask:
+    """One RDM to compute from stored activations: its key, provenance and tiles.
+
+    Both executors derive an RDM's store entry with :func:`plan_rdm`, so they
+    find and write the same key.
+
+    Attributes
+    ----------
+    key : str
+        The RDM's content key in the store.
+    fields : dict
+        Its identity fields (their hash is ``key``).
+    provenance : dict
+        Model, layer, reduction, measure, params, dtype, stimuli, activations key.
+    activations : str
+        The key of the activations it is computed from.
+    stimulus_ids : tuple of str
+    n_features : int
+    batch_size : int
+        Rows per tile.
+    """
+
+    key: str
+    fields: dict
+    provenance: dict
+    activations: str
+    stimulus_ids: tuple
+    n_features: int
+    batch_size: int
+
+    @property
+    def tiles(self) -> list[tuple[int, int]]:
+        """Row ranges ``[start, stop)`` of the tiles."""
+        n = len(self.stimulus_ids)
+        return [(s, min(n, s + self.batch_size)) for s in range(0, n, self.batch_size)]
+
+
+def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
+             batch_size=None) -> RDMTask:
+    """The store entry of the RDM of ``activations`` (a complete activations key)."""
+    from ..store import content_key
+
+    entry = store.entry(activations)
+    if entry["kind"] != "activations":
+        raise ValueError(f"Store entry {activations!r} holds {entry['kind']}, not activations.")
+    if not entry["complete"]:
+        raise ValueError(
+            f"Activations {activations} ({entry['fields'].get('model')}, "
+            f"{entry['fields'].get('layer')}) are incomplete: {entry['rows_done']} of "
+            f"{entry['shape'][0]} rows. Re-run the same extraction to resume them.")
+    fields = entry["fields"]
+    ids = store.stimulus_ids(fields["stimuli"])
+    n, n_features = entry["shape"]
+    if n != len(ids):
+        raise ValueError(f"Activations {activations} have {n} rows but their stimulus set has "
+                         f"{len(ids)} ids; the store is inconsistent.")
+    provenance = {k: fields[k] for k in _FROM_ACTIVATIONS if k in fields}
+    provenance["stimuli"] = fields["stimuli"]
+    provenance["activations"] = activations
+    provenance.update(_run_provenance(measure, params, dtype, device))
+    rdm_fields = _store_fields(provenance, ids)
+    batch_size = _check_batch_size(batch_size, _Rows(_Shape((n, n_features)), in_memory=False),
+                                   dtype, measure)
+    return RDMTask(content_key({"kind": "rdms", **rdm_fields}), rdm_fields, provenance,
+                   activations, ids, n_features, batch_size)
+
+
+def create_rdm_array(store, task: RDMTask, dtype):
+    """Create (or reopen to resume) the RDM's array, chunked by tiles; ``(array, rows_done)``.
+
+    An array started with other chunks (another tile size) is restarted.
+    """
+    n = len(task.stimulus_ids)
+    create = dict(shape=(n, n), dtype=dtype, chunks=(task.batch_size, task.batch_size),
+                  compression_level=0, attrs={"provenance": _jsonable(task.provenance)})
+    # Dissimilarities barely compress (zstd level 1 saves ~20 %) but cost time to: store raw.
+    store.add_stimuli(task.stimulus_ids, task.fields["stimuli"])
+    _, array, done = store.create("rdms", task.fields, **create)
+    if tuple(array.chunks) != (task.batch_size, task.batch_size):
+        log.info("RDM %s was started with chunks %s; restarting it in %d-row tiles.",
+                 task.key, array.chunks, task.batch_size)
+        store.delete(task.key)
+        _, array, done = store.create("rdms", task.fields, **create)
+    return array, done
+
+
+class _Shape:
+    """Stands in for an array where only its shape is needed (tile sizes)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
+def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
+                        stimulus_ids, dtype, device, batch_size, progress):
+    store = open_store(store)
+    if stimulus_ids is not None:
+        raise ValueError("stimulus_ids comes from the store for stored activations; to use "
+                         "fewer stimuli, compute the RDM and call rdm.subset(stimulus_ids).")
+    if key is None:
+        selection = {k: v for k, v in (("model", model), ("layer", layer),
+                                       ("reduction", reduction)) if v is not None}
+        if "model" not in selection or "layer" not in selection:
+            raise ValueError("Say which activations: pass key=, or model= and layer= (see "
+                             "store.select('activations')). For every layer use "
+                             "compute_rdms(store).")
+        key = store.find("activations", **selection)
+    task = plan_rdm(store, key, measure, params, dtype=dtype, device=device,
+                    batch_size=batch_size)
+    ids, provenance = task.stimulus_ids, task.provenance
+    if store.has(task.key):
+        log.info("RDM %s (%s, %s, %s) is already in the store.", task.key,
+                 provenance.get("model"), provenance.get("layer"), measure.name)
+        rdm = RDM.load(store, task.key)
+        noted = store.entry(task.key)["attrs"].get("constant_rows", [])
+        _constant_warning(measure, noted, ids)
+        return rdm
+
+    rows = _Rows(store.array(key), in_memory=False)
+    desc = f"{provenance.get('model')} {provenance.get('layer')}"
+    if store.mode == "r":
+        D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
+                                      batch_size=task.batch_size, device=device,
+                                      progress=progress, desc=desc)
+        _constant_warning(measure, constant, ids)
+        return RDM._new(D, ids, provenance)
+
+    array, done = create_rdm_array(store, task, dtype)
+    D = np.empty((rows.n, rows.n), dtype=dtype)
+    if done:
+        log.info("Resuming RDM %s at row %d of %d.", task.key, done, rows.n)
+        D[:done] = array[:done]
+
+    def write(i0, i1, D):
+        array[i0:i1] = D[i0:i1]
+        if i1 < rows.n:
+            store.mark_progress(task.key, i1)
+
+    D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
+                                  batch_size=task.batch_size, device=device,
+                                  progress=progress, out=D, start=done, on_rows=write,
+                                  desc=desc)
+    store.mark_progress(task.key, rows.n, complete=True,
+                        attrs={"constant_rows": [int(i) for i in constant]})
+    _constant_warning(measure, constant, ids)
+    return RDM._new(D, ids, {**provenance, "key": task.key})
+
+
+def _run_provenance(measure, params, dtype, device) -> dict:
+    from .._version import __version__
+
+    out = {"measure": measure.name, "params": _jsonable(params),
+           "dtype": np.dtype(dtype).name, "deeprsa_version": __version__}
+    if device is not None:
+        out["device"] = str(device)
+    return out
+
+
+def _check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
+    return dt.type
+
+
+def _check_device(device, measure):
+    if device is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r}.") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch finds no CUDA GPU here; leave device=None "
+                         "to compute on the CPU.")
+    if measure.pairwise is not None:
+        raise ValueError(f"Measure {measure.name!r} is a user function that runs with "
+                         "numpy; device= applies to the built-in measures only.")
+    return device
+
+
+def _check_activations(X, dtype) -> _Rows:
+    streamed = (not isinstance(X, np.ndarray) and hasattr(X, "shape")
+                and hasattr(X, "__getitem__") and hasattr(X, "dtype")
+                and not type(X).__module__.startswith("torch"))
+    if not streamed:
+        if type(X).__module__.startswith("torch"):
+            X = X.detach().cpu().numpy()
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"activations must be numbers, got dtype {X.dtype}.")
+    shape = tuple(X.shape)
+    if len(shape) != 2:
+        raise ValueError(
+            f"activations must be 2-D (n_stimuli, n_units), got shape {shape}. "
+            "Flatten or pool the spatial dimensions first, e.g. X.reshape(len(X), -1).")
+    if shape[0] < 2:
+        raise ValueError(f"An RDM needs at least 2 stimuli, got {shape[0]}.")
+    if shape[1] < 1:
+        raise ValueError("activations have no units (0 columns).")
+    if not streamed:
+        X = np.asarray(X, dtype=dtype)
+    return _Rows(X, in_memory=not streamed)
+
+
+def _check_batch_size(batch_size, rows, dtype, measure):
+    if batch_size is None:
+        if measure.pairwise is not None:  # user functions may broadcast over tile pairs
+            return min(rows.n, 256)
+        if rows.in_memory:  # one product (BLAS syrk): tiles would save no memory here
+            return rows.n
+        return _default_batch_size(rows.n, rows.n_features, np.dtype(dtype).itemsize)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int (rows per tile), got "
+                         f"{batch_size!r}.")
+    return int(min(batch_size, rows.n))
