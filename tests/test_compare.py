@@ -10,7 +10,6 @@ import scipy.stats
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 
-from deeprsa._compare_rdm import _discordant, _discordant_numpy, _inversions
 from deeprsa.compare import (
     compare_rdms,
     compare_representations,
@@ -20,6 +19,7 @@ from deeprsa.compare import (
     model_rdm,
     multi_model_rdm,
 )
+from deeprsa.compare.rdm_methods import _discordant, _discordant_numpy, _inversions
 from deeprsa.rdm import RDM, RDMs
 from deeprsa.store import Store
 
@@ -474,7 +474,7 @@ def test_model_rdm_is_the_block_of_one_model(tmp_path):
 
 def test_store_selection_errors_name_what_is_there(tmp_path):
     store, _ = _store_with_rdms(tmp_path)
-    with pytest.raises(KeyError, match=re.escape("No complete rdms with model='alexnt'. Did "
+    with pytest.raises(KeyError, match=re.escape("No complete RDM with model='alexnt'. Did "
                                                  "you mean 'alexnet'?")):
         multi_model_rdm(store, ["alexnt"])
     RDM.from_vector(_vectors(40)[0], IDS, {"model": "vgg", "layer": "layer0",

@@ -9,7 +9,7 @@ Each method prepares every RDM vector once and then combines prepared vectors:
 - Kendall's tau sorts each RDM once; ``pair`` then counts discordant pairs in
   O(n log n) without sorting again.
 
-Inputs arrive finite and float64; the registry lives in :mod:`deeprsa.compare`.
+Inputs arrive finite and float64; the registry lives in :mod:`deeprsa.compare.registry`.
 """
 
 from __future__ import annotations

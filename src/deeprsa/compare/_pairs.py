@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .rdm import RDM, RDMs
+from ..rdm import RDM, RDMs
 
 _MIB = 1 << 20
 
@@ -144,6 +144,12 @@ class _Prepared:
         return tuple(np.load(x, mmap_mode="r" if mmap else None) if isinstance(x, Path)
                      else x for x in self.items[i])
 
+    def close(self):
+        """Remove the spill files now (not when the garbage collector gets to them)."""
+        if self.dir is not None:
+            self.dir.cleanup()
+            self.dir = None
+
     def item_bytes(self):
         return max(sum(x.nbytes for x in self.get(0, mmap=True) if isinstance(x, np.ndarray)),
                    1)
@@ -198,9 +204,18 @@ def _pairwise(spec, params, sides, *, working_memory, n_jobs=1):
         return spec.prepare(x if valid is None else x[valid], **params)
 
     prepared = []
+    try:
+        return _prepared_pairs(spec, params, sides, prepare, prepared, budget, valid, n_jobs)
+    finally:
+        for store in prepared:
+            store.close()
+
+
+def _prepared_pairs(spec, params, sides, prepare, prepared, budget, valid, n_jobs):
     with ThreadPoolExecutor(n_jobs) as pool:
         for _, items in sides:
             store = _Prepared(budget / 2, len(items))
+            prepared.append(store)  # first, so that the caller removes its files on error
             pending = deque()  # at most n_jobs loaded inputs in flight, added in order
             for item in items:
                 pending.append(pool.submit(prepare, item.load()))
@@ -208,7 +223,6 @@ def _pairwise(spec, params, sides, *, working_memory, n_jobs=1):
                     store.add(pending.popleft().result())
             while pending:
                 store.add(pending.popleft().result())
-            prepared.append(store)
         a = prepared[0]
         b = prepared[1] if len(prepared) > 1 else None
         if spec.dot:
