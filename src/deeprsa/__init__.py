@@ -1,127 +1,69 @@
 """deeprsa: representational similarity analysis of deep networks.
 
-stimuli -> extract -> store -> rdm -> compare/align/stats -> plots/report
+stimuli -> models/layers -> extract -> store -> rdm -> compare/align/stats
+-> analyses -> plots/report, with pipeline/ (``deeprsa run``) and cli/ on top.
+
+``import deeprsa`` is cheap: every public name below is imported from its
+stage on first use (numpy, pandas, torch and matplotlib load only then).
 """
 
-from . import analyses, plots
 from ._version import __version__
-from .analyses import (
-    decode,
-    dimensionality,
-    extreme_subset,
-    rep_vs_performance,
-    target_subset,
-    unit_anova,
-)
-from .compare import (
-    ComparisonResult,
-    compare_rdms,
-    compare_representations,
-    compute_meta_rdms,
-    describe_methods,
-    list_methods,
-    model_rdm,
-    multi_model_rdm,
-)
-from .config import RunConfig, load_config
-from .datasets import digits
-from .demo import run_config, run_demo
-from .extract import extract, list_reductions
-from .layers import list_layers, read_layer_file, select_layers, write_layer_file
-from .models import LoadedModel, Preprocessing, list_sources, load_model
-from .rdm import (
-    RDM,
-    ConstantPatternWarning,
-    RDMs,
-    compute_rdm,
-    compute_rdms,
-    describe_measures,
-    list_measures,
-    register_measure,
-)
-from .report import write_report
-from .stats import (
-    BootstrapResult,
-    ComparisonBootstrapResult,
-    MantelResult,
-    NoiseCeilingResult,
-    bootstrap_ci,
-    bootstrap_rdm_comparison,
-    correct_pvalues,
-    mantel,
-    noise_ceiling,
-    pairwise_mantel,
-)
-from .stimuli import StimulusSet
-from .store import Store
+from . import zoo as _zoo  # noqa: F401  (registers the zoo: model source; imports no torch)
 
-__all__ = [
-    "__version__",
-    "BootstrapResult",
-    "ComparisonBootstrapResult",
-    "ComparisonResult",
-    "ConstantPatternWarning",
-    "LoadedModel",
-    "MantelResult",
-    "NoiseCeilingResult",
-    "Preprocessing",
-    "RDM",
-    "RDMs",
-    "RunConfig",
-    "SRM",
-    "StimulusSet",
-    "Store",
-    "analyses",
-    "bootstrap_ci",
-    "bootstrap_rdm_comparison",
-    "compare_rdms",
-    "compare_representations",
-    "compute_meta_rdms",
-    "compute_rdm",
-    "compute_rdms",
-    "correct_pvalues",
-    "decode",
-    "describe_measures",
-    "describe_methods",
-    "digits",
-    "dimensionality",
-    "evaluate_alignment",
-    "evaluate_n_components",
-    "extract",
-    "extreme_subset",
-    "list_layers",
-    "list_measures",
-    "list_methods",
-    "list_reductions",
-    "list_sources",
-    "load_config",
-    "load_model",
-    "mantel",
-    "model_rdm",
-    "multi_model_rdm",
-    "noise_ceiling",
-    "pairwise_mantel",
-    "plots",
-    "read_layer_file",
-    "register_measure",
-    "rep_vs_performance",
-    "run_config",
-    "run_demo",
-    "select_layers",
-    "target_subset",
-    "unit_anova",
-    "write_layer_file",
-    "write_report",
-]
+# Public name -> the module that defines it (relative to this package).
+_HOMES = {
+    # stimuli
+    "StimulusSet": "stimuli", "digits": "stimuli", "load_stimuli": "stimuli",
+    "list_loaders": "stimuli", "register_loader": "stimuli",
+    # models and layers
+    "LoadedModel": "models", "Preprocessing": "models", "list_sources": "models",
+    "load_model": "models", "register_source": "models",
+    "list_layers": "layers", "select_layers": "layers", "read_layer_file": "layers",
+    "write_layer_file": "layers",
+    # extraction and the store
+    "extract": "extract", "list_reductions": "extract", "register_reduction": "extract",
+    "Store": "store",
+    # first-order RDMs
+    "RDM": "rdm", "RDMs": "rdm", "ConstantPatternWarning": "rdm", "compute_rdm": "rdm",
+    "compute_rdms": "rdm", "describe_measures": "rdm", "list_measures": "rdm",
+    "register_measure": "rdm",
+    # comparisons
+    "ComparisonResult": "compare", "compare_rdms": "compare",
+    "compare_representations": "compare", "compute_meta_rdms": "compare",
+    "describe_methods": "compare", "list_methods": "compare", "register_method": "compare",
+    "model_rdm": "compare", "multi_model_rdm": "compare",
+    # alignment
+    "SRM": "align", "evaluate_alignment": "align", "evaluate_n_components": "align",
+    # statistics
+    "BootstrapResult": "stats", "ComparisonBootstrapResult": "stats",
+    "MantelResult": "stats", "NoiseCeilingResult": "stats", "bootstrap_ci": "stats",
+    "bootstrap_rdm_comparison": "stats", "correct_pvalues": "stats", "mantel": "stats",
+    "noise_ceiling": "stats", "pairwise_mantel": "stats",
+    # analyses
+    "compute_mds": "analyses", "decode": "analyses", "dimensionality": "analyses",
+    "extreme_subset": "analyses", "rep_vs_performance": "analyses",
+    "target_subset": "analyses", "unit_anova": "analyses",
+    # runs and reports
+    "RunConfig": "pipeline", "load_config": "pipeline", "run_config": "pipeline",
+    "run_demo": "demo", "write_report": "report",
+}
+_SUBPACKAGES = ("analyses", "plots", "pipeline", "stats", "align", "compare", "rdm", "store",
+                "extract", "stimuli", "models", "layers", "report", "demo", "cli")
 
-_LAZY = {"SRM": "align", "evaluate_alignment": "align", "evaluate_n_components": "align"}
+__all__ = ["__version__", *sorted(_HOMES), "analyses", "plots"]
 
 
 def __getattr__(name):
-    # Alignment subclasses scikit-learn estimators: import it on first use so that
-    # `import deeprsa` stays cheap.
-    if name in _LAZY:
-        import importlib
+    import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'deeprsa' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

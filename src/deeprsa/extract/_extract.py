@@ -66,8 +66,8 @@ def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
     Examples
     --------
     >>> import tempfile
-    >>> from deeprsa import datasets
-    >>> stim = datasets.digits(split="test").sample(2, seed=0)
+    >>> from deeprsa import digits
+    >>> stim = digits(split="test").sample(2, seed=0)
     >>> out = extract("torchvision:alexnet", stim, ["features.2", "classifier.6"],
     ...               tempfile.mkdtemp(), weights="random", batch_size=8, progress=False)
     >>> out[["layer", "n_features", "status"]]

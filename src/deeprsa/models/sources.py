@@ -1,4 +1,7 @@
-"""The built-in model sources: torchvision, timm, module, checkpoint and the bundled zoo."""
+"""The built-in model sources: torchvision, timm, module and checkpoint.
+
+The bundled zoo registers its own ``zoo:`` source (:mod:`deeprsa.zoo.source`).
+"""
 
 from __future__ import annotations
 
@@ -180,16 +183,3 @@ def _checkpoint(target, *, weights, seed, architecture=None):
     info = dict(blob.get("info", {})) if isinstance(blob, dict) else {}
     info["architecture"] = arch
     return SourceResult(module, base.preprocessing, info)
-
-
-@register_source("zoo")
-def _zoo(name, *, weights, seed):
-    """deeprsa's bundled networks trained on scikit-learn's digits, e.g. zoo:convnet_s0."""
-    import dataclasses
-
-    from .. import zoo
-
-    result = zoo._load_for_source(name, weights=weights, seed=seed)
-    if result.preprocessing.input_shape is None:  # digits are 8 x 8: make the size explicit
-        result.preprocessing = dataclasses.replace(result.preprocessing, resize=(8, 8))
-    return result

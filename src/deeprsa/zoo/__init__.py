@@ -19,17 +19,7 @@ Examples
 np.True_
 """
 
-from ._data import MEAN, PREPROCESSING, STD
-from .architectures import ARCHITECTURES, build, count_parameters, list_architectures
-from .catalog import (
-    ENTRIES,
-    _load_for_source,  # noqa: F401  (called by the zoo: model source)
-    card,
-    default_stimuli,
-    list_entries,
-    predictions,
-)
-from .train import RECIPE, evaluate, predict, train_zoo
+from . import source as _source  # noqa: F401  (registers the zoo: model source)
 
 __all__ = [
     "ARCHITECTURES",
@@ -49,3 +39,24 @@ __all__ = [
     "predictions",
     "train_zoo",
 ]
+
+# Where each public name lives; imported on first use, so that `import deeprsa` (which
+# imports this package to register the zoo: source) does not import torch.
+_HOMES = {"MEAN": "_data", "PREPROCESSING": "_data", "STD": "_data",
+          "ARCHITECTURES": "architectures", "build": "architectures",
+          "count_parameters": "architectures", "list_architectures": "architectures",
+          "ENTRIES": "catalog", "card": "catalog", "default_stimuli": "catalog",
+          "list_entries": "catalog", "predictions": "catalog",
+          "RECIPE": "train", "evaluate": "train", "predict": "train", "train_zoo": "train"}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'deeprsa.zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

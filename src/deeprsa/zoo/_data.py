@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..datasets import digits_split
+from ..stimuli.datasets import digits_split
 from ..models import Preprocessing
 
 # Mean and std of the training split's pixels (in [0, 1]), rounded to 4 decimals. Training

@@ -239,14 +239,14 @@ def default_stimuli(n_per_class: int | None = None, *, seed=0):
     Returns
     -------
     StimulusSet
-        The test split of :func:`deeprsa.datasets.digits`, in its order.
+        The test split of :func:`deeprsa.digits`, in its order.
 
     Examples
     --------
     >>> len(default_stimuli()), len(default_stimuli(5))
     (450, 50)
     """
-    from ..datasets import digits
+    from ..stimuli.datasets import digits
 
     stim = digits(split="test")
     return stim if n_per_class is None else stim.sample(n_per_class, seed=seed)

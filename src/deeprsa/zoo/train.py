@@ -65,7 +65,7 @@ def predict(model, *, split: str = "test", batch_size: int = 512) -> np.ndarray:
         zoo's mean and std) or a model from :func:`deeprsa.load_model` (its
         own preprocessing is applied to each stimulus).
     split : {"test", "train"}, default="test"
-        Which part of the fixed split; see :func:`deeprsa.datasets.digits_split`.
+        Which part of the fixed split; see :func:`deeprsa.stimuli.digits_split`.
     batch_size : int, default=512
         Stimuli per forward pass. Changes the logits only by float32
         rounding (about 1e-6), so only a near-tie between two classes can

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._validation import check_random_state, suggest
+from .._validation import check_random_state, suggest
 
 __all__ = ["StimulusSet", "IMAGE_EXTENSIONS"]
 
@@ -28,7 +28,7 @@ class StimulusSet:
 
     Use the constructors :meth:`from_meta_json`, :meth:`from_csv`,
     :meth:`from_folder` and :meth:`from_arrays` (or
-    :func:`deeprsa.datasets.digits`) rather than calling this directly.
+    :func:`deeprsa.digits`) rather than calling this directly.
 
     Parameters
     ----------
