@@ -462,7 +462,7 @@ def test_plot_similarity_vs_performance_fits_a_line_with_a_band():
     table = pd.DataFrame({"error_consistency": x, "rep": 2 * x + 1,
                           "pair": ["same", "other"] * 6})
     fig = plots.plot_similarity_vs_performance(table, x="error_consistency", y="rep",
-                                               hue="pair", n_boot=100)
+                                               hue="pair", n_resamples=100)
     ax = fig.axes[0]
     (fit,) = ax.lines
     assert_allclose(fit.get_ydata(), 2 * fit.get_xdata() + 1, atol=1e-10)
@@ -470,6 +470,37 @@ def test_plot_similarity_vs_performance_fits_a_line_with_a_band():
     assert texts == ["least squares, Spearman ρ = 1.00 (n = 12)", "same", "other",
                      "95 % bootstrap CI"]
     assert ax.get_xlabel() == "error consistency"
+
+
+def _bootstrap_band(fig):
+    (band,) = [c for c in fig.axes[0].collections if c.get_label().endswith("bootstrap CI")]
+    return band.get_paths()[0].vertices
+
+
+@pytest.fixture
+def pairs_table():
+    rng = np.random.default_rng(0)
+    x = rng.random(15)
+    return pd.DataFrame({"performance_similarity": x,
+                         "representational_similarity": x + rng.normal(scale=0.2, size=15)})
+
+
+def test_plot_similarity_vs_performance_n_boot_is_a_deprecated_name_of_n_resamples(pairs_table):
+    new = plots.plot_similarity_vs_performance(pairs_table, n_resamples=50)
+    msg = "n_boot is deprecated and will be removed in the next release; use n_resamples."
+    with pytest.warns(DeprecationWarning, match=re.escape(msg)) as record:
+        old = plots.plot_similarity_vs_performance(pairs_table, n_boot=50)
+    assert record[0].filename == __file__  # points at the caller, not at deeprsa
+    assert_array_equal(_bootstrap_band(old), _bootstrap_band(new))
+    # The count is used: another number of resamples gives another band.
+    other = plots.plot_similarity_vs_performance(pairs_table, n_resamples=51)
+    assert not np.array_equal(_bootstrap_band(other), _bootstrap_band(new))
+
+
+def test_plot_similarity_vs_performance_refuses_both_names(pairs_table):
+    msg = "Give n_resamples only; n_boot is its deprecated name."
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        plots.plot_similarity_vs_performance(pairs_table, n_resamples=50, n_boot=50)
 
 
 def test_plot_similarity_vs_performance_names_missing_columns():

@@ -8,17 +8,21 @@ percentile-bootstrap band.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._validation import check_random_state, suggest
 from ._base import _finish, _group_colours, _new_figure, _styled
 
+_N_RESAMPLES = 2000  # default of plot_similarity_vs_performance
+
 
 @_styled
 def plot_similarity_vs_performance(table, *, x="performance_similarity",
                                    y="representational_similarity", hue=None, ci=0.95,
-                                   n_boot=2000, seed=0, xlabel=None, ylabel=None, title=None,
-                                   ax=None, path=None):
+                                   n_resamples=_N_RESAMPLES, seed=0, xlabel=None, ylabel=None,
+                                   title=None, ax=None, path=None, n_boot=None):
     """Representational against performance similarity of model pairs, with a fit and its CI.
 
     Parameters
@@ -35,12 +39,17 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
         Level of the band around the least-squares line: a percentile
         bootstrap over rows. Pairs that share a model are not independent, so
         read the band as descriptive; test with a Mantel test instead.
-    n_boot : int, default=2000
+    n_resamples : int, default=2000
+        Bootstrap resamples (each draws as many rows as the table has, with
+        replacement).
     seed : int, numpy.random.Generator or None, default=0
     xlabel, ylabel, title : str, optional
     ax : matplotlib.axes.Axes, optional
     path : str or Path, optional
         Also save the figure there as PNG and SVG.
+    n_boot : int, optional
+        Deprecated name of ``n_resamples``; it will be removed in the next
+        release.
 
     Returns
     -------
@@ -52,18 +61,21 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     ValueError
         If a column is missing (with a did-you-mean) or there are fewer than
         3 rows with both values.
+    TypeError
+        If both ``n_resamples`` and its deprecated name ``n_boot`` are given.
 
     Examples
     --------
     >>> import pandas as pd
     >>> t = pd.DataFrame({"performance_similarity": [.1, .2, .3, .4, .5],
     ...                   "representational_similarity": [.2, .25, .5, .55, .7]})
-    >>> fig = plot_similarity_vs_performance(t, n_boot=200)
+    >>> fig = plot_similarity_vs_performance(t, n_resamples=200)
     >>> fig.axes[0].get_legend().get_texts()[0].get_text()
     'least squares, Spearman ρ = 1.00 (n = 5)'
     """
     from scipy.stats import spearmanr
 
+    n_resamples = _renamed_n_boot(n_resamples, n_boot)
     columns = sorted(map(str, table.columns))
     for name, col in (("x", x), ("y", y), ("hue", hue)):
         if col is not None and col not in table.columns:
@@ -90,8 +102,8 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     grid = np.linspace(xs.min(), xs.max(), 100)
     slope, intercept = np.polyfit(xs, ys, 1)
     rng = check_random_state(seed)
-    boot = np.empty((n_boot, len(grid)))
-    for b in range(n_boot):
+    boot = np.empty((n_resamples, len(grid)))
+    for b in range(n_resamples):
         idx = rng.integers(0, len(xs), len(xs))
         if np.ptp(xs[idx]) == 0:
             boot[b] = np.mean(ys[idx])
@@ -113,3 +125,15 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     ax.set_ylabel(ylabel or y.replace("_", " "))
     ax.set_title(title if title is not None else "representational vs performance similarity")
     return _finish(fig, path)
+
+
+def _renamed_n_boot(n_resamples, n_boot):
+    """``n_resamples``, or the deprecated ``n_boot`` with a DeprecationWarning."""
+    if n_boot is None:
+        return n_resamples
+    if n_resamples != _N_RESAMPLES:
+        raise TypeError("Give n_resamples only; n_boot is its deprecated name.")
+    # stacklevel 4: past this helper, the plot function and its _styled wrapper.
+    warnings.warn("n_boot is deprecated and will be removed in the next release; use "
+                  "n_resamples.", DeprecationWarning, stacklevel=4)
+    return n_boot
