@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import pdist, squareform
 
 from deeprsa import plots
+from deeprsa.analyses import compute_mds
 from deeprsa.compare import compare_rdms
 from deeprsa.rdm import RDM
 
@@ -223,7 +224,7 @@ def test_plot_model_rdm_requires_contiguous_models():
 def test_compute_mds_recovers_euclidean_points_with_zero_stress():
     points = np.random.default_rng(0).normal(size=(12, 2))
     D = squareform(pdist(points))
-    result = plots.compute_mds(D)
+    result = compute_mds(D)
     # Distances, not coordinates (MDS is unique only up to rotation and reflection).
     assert_allclose(pdist(result.coordinates), pdist(points), atol=1e-3)
     assert result.stress < 1e-3
@@ -233,7 +234,7 @@ def test_compute_mds_recovers_euclidean_points_with_zero_stress():
 def test_compute_mds_stress_is_kruskal_stress1():
     D = squareform(pdist(np.random.default_rng(1).normal(size=(15, 6))))
     for metric in (True, False):
-        result = plots.compute_mds(D, metric=metric, n_components=3)
+        result = compute_mds(D, metric=metric, n_components=3)
         d = pdist(result.coordinates)
         delta = squareform(D)
         if metric:
@@ -259,13 +260,32 @@ def test_compute_mds_stress_is_kruskal_stress1():
 ], ids=["shape", "too-few", "asymmetric", "negative", "nan"])
 def test_compute_mds_input_errors(D, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        plots.compute_mds(D)
+        compute_mds(D)
 
 
 def test_compute_mds_allows_only_plots():
     with pytest.raises(ValueError, match=re.escape("n_components must be 2 or 3 (a plot), "
                                                    "got 4.")):
-        plots.compute_mds(np.ones((4, 4)) - np.eye(4), n_components=4)
+        compute_mds(np.ones((4, 4)) - np.eye(4), n_components=4)
+
+
+@pytest.mark.parametrize("name", ["compute_mds", "MDSResult"])
+def test_mds_computation_is_still_importable_from_plots_with_a_warning(name):
+    from deeprsa import analyses
+
+    msg = f"deeprsa.plots.{name} moved to deeprsa.analyses.{name}"
+    with pytest.warns(DeprecationWarning, match=re.escape(msg)) as record:
+        moved = getattr(plots, name)
+    assert moved is getattr(analyses, name)
+    assert record[0].filename == __file__
+    with pytest.warns(DeprecationWarning, match=re.escape(msg)):
+        exec(f"from deeprsa.plots import {name}", {})
+
+
+def test_plots_has_no_other_moved_names():
+    with pytest.raises(AttributeError, match=re.escape("module 'deeprsa.plots' has no "
+                                                       "attribute 'compute_rdm'")):
+        plots.compute_rdm  # noqa: B018
 
 
 def test_plot_mds_of_a_multi_model_rdm_draws_one_trajectory_per_model_and_the_stress():
@@ -277,7 +297,7 @@ def test_plot_mds_of_a_multi_model_rdm_draws_one_trajectory_per_model_and_the_st
     assert [line.get_label() for line in trajectories] == ["alexnet", "vgg"]
     assert [len(line.get_xdata()) for line in trajectories] == [3, 2]
     (stress,) = [t for t in ax.texts if t.get_gid() == plots.GID_STRESS]
-    expected = plots.compute_mds(result).stress
+    expected = compute_mds(result).stress
     assert stress.get_text() == f"metric MDS, stress-1 = {expected:.3f}"
     labels = [t.get_text() for t in ax.texts if t.get_gid() != plots.GID_STRESS
               and t.get_text()]  # arrows are empty annotations
@@ -442,7 +462,7 @@ def test_plot_similarity_vs_performance_fits_a_line_with_a_band():
     table = pd.DataFrame({"error_consistency": x, "rep": 2 * x + 1,
                           "pair": ["same", "other"] * 6})
     fig = plots.plot_similarity_vs_performance(table, x="error_consistency", y="rep",
-                                               hue="pair", n_boot=100)
+                                               hue="pair", n_resamples=100)
     ax = fig.axes[0]
     (fit,) = ax.lines
     assert_allclose(fit.get_ydata(), 2 * fit.get_xdata() + 1, atol=1e-10)
@@ -450,6 +470,37 @@ def test_plot_similarity_vs_performance_fits_a_line_with_a_band():
     assert texts == ["least squares, Spearman ρ = 1.00 (n = 12)", "same", "other",
                      "95 % bootstrap CI"]
     assert ax.get_xlabel() == "error consistency"
+
+
+def _bootstrap_band(fig):
+    (band,) = [c for c in fig.axes[0].collections if c.get_label().endswith("bootstrap CI")]
+    return band.get_paths()[0].vertices
+
+
+@pytest.fixture
+def pairs_table():
+    rng = np.random.default_rng(0)
+    x = rng.random(15)
+    return pd.DataFrame({"performance_similarity": x,
+                         "representational_similarity": x + rng.normal(scale=0.2, size=15)})
+
+
+def test_plot_similarity_vs_performance_n_boot_is_a_deprecated_name_of_n_resamples(pairs_table):
+    new = plots.plot_similarity_vs_performance(pairs_table, n_resamples=50)
+    msg = "n_boot is deprecated and will be removed in the next release; use n_resamples."
+    with pytest.warns(DeprecationWarning, match=re.escape(msg)) as record:
+        old = plots.plot_similarity_vs_performance(pairs_table, n_boot=50)
+    assert record[0].filename == __file__  # points at the caller, not at deeprsa
+    assert_array_equal(_bootstrap_band(old), _bootstrap_band(new))
+    # The count is used: another number of resamples gives another band.
+    other = plots.plot_similarity_vs_performance(pairs_table, n_resamples=51)
+    assert not np.array_equal(_bootstrap_band(other), _bootstrap_band(new))
+
+
+def test_plot_similarity_vs_performance_refuses_both_names(pairs_table):
+    msg = "Give n_resamples only; n_boot is its deprecated name."
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        plots.plot_similarity_vs_performance(pairs_table, n_resamples=50, n_boot=50)
 
 
 def test_plot_similarity_vs_performance_names_missing_columns():
@@ -467,6 +518,6 @@ def test_plot_similarity_vs_performance_names_missing_columns():
     (["block1.conv_a", "block2.conv_a", "logits"], ["block1.conv_a", "block2.conv_a", "logits"]),
 ], ids=["no-bare-index", "suffix", "clash", "clash-deeper"])
 def test_short_layer_names_stay_distinct_and_meaningful(names, expected):
-    from deeprsa.plots import _short_names
+    from deeprsa.plots._base import _short_names
 
     assert _short_names(names) == expected

@@ -340,7 +340,7 @@ class _Pipeline:
         if self.wants("rdm"):
             import matplotlib
 
-            from .plots import _STYLE
+            from .plots._base import _STYLE
 
             with matplotlib.rc_context(_STYLE):
                 fig = Figure(figsize=(7.2, 3.1), layout="constrained")

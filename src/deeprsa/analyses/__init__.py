@@ -1,11 +1,13 @@
-"""Analyses of layers: dimensionality, decoding, unit ANOVA, stimulus subsets, performance.
+"""Analyses of layers: dimensionality, decoding, unit ANOVA, stimulus subsets, performance, MDS.
 
 Each analysis is one function over an array or a store (every selected layer)
-that returns a tidy pandas table with ``model`` and ``layer`` columns.
+that returns a tidy pandas table with ``model`` and ``layer`` columns;
+:func:`compute_mds`, which places the points of a map, returns an :class:`MDSResult`.
 """
 
 from .decoding import decode, unit_anova, unit_selectivity
 from .dimensionality import dimensionality, explained_variance, participation_ratio
+from .mds import MDSResult, compute_mds
 from .performance import (
     describe_performance_measures,
     performance_similarity,
@@ -15,6 +17,8 @@ from .performance import (
 from .subsets import extreme_subset, target_subset
 
 __all__ = [
+    "MDSResult",
+    "compute_mds",
     "decode",
     "describe_performance_measures",
     "dimensionality",
