@@ -5,6 +5,7 @@ that returns a tidy pandas table with ``model`` and ``layer`` columns;
 :func:`compute_mds`, which places the points of a map, returns an :class:`MDSResult`.
 """
 
+from .class_structure import class_structure
 from .decoding import decode, unit_anova, unit_selectivity
 from .dimensionality import dimensionality, explained_variance, participation_ratio
 from .mds import MDSResult, compute_mds
@@ -18,6 +19,7 @@ from .subsets import extreme_subset, target_subset
 
 __all__ = [
     "MDSResult",
+    "class_structure",
     "compute_mds",
     "decode",
     "describe_performance_measures",

@@ -13,5 +13,7 @@ __all__ = ["extract", "list_reductions", "register_reduction", "REDUCTIONS"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._engine import forward_batches as forward_batches  # noqa: E402
+from ._extract import LayerPlan as LayerPlan  # noqa: E402
 from ._extract import _plan as _plan  # noqa: E402
+from ._extract import probe_layers as probe_layers  # noqa: E402
 from .reductions import _reduce as _reduce  # noqa: E402

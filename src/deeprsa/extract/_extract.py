@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -110,38 +112,76 @@ def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class LayerPlan:
+    """The layers of one model, found and probed on one stimulus; nothing written yet.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The selected layers, in network order.
+    reductions : mapping of str to dict
+        Each layer's reduction, canonical (``{"name": ..., **params}``).
+    widths : mapping of str to int
+        Features per stimulus of each layer after its reduction.
+    fields : mapping of str to dict
+        Each layer's identity fields in the store (their hash is its key).
+    keys : mapping of str to str
+        Each layer's content key in the store.
+    """
+
+    names: tuple
+    reductions: Mapping
+    widths: Mapping
+    fields: Mapping
+    keys: Mapping
+
+
+def probe_layers(loaded, stimuli, layers, *, reduction="flatten", device="cpu") -> LayerPlan:
+    """Select ``layers`` of a loaded model and probe them with the first stimulus.
+
+    One forward pass of one stimulus: unknown layers, and reductions that do
+    not fit a layer's output, fail here, before any extraction.
+    """
+    import pandas as pd
+    import torch
+
+    from ..store import content_key
+
+    device = torch.device(device)
+    module = loaded.module.to(device)
+    first = loaded.preprocessing(stimuli.load(0)).unsqueeze(0).to(device)
+    record = probe(module, first)
+    names = select_layers(_table(module, record, pd), layers)
+    reductions = _per_layer_reductions(reduction, names)
+    with torch.inference_mode():
+        outputs = _capture(module, names, first)
+    base = loaded.provenance()
+    stim_hash = stimuli.content_hash()
+    widths, fields, keys = {}, {}, {}
+    for name in names:
+        widths[name] = int(_reduce(outputs[name], reductions[name], name).shape[1])
+        fields[name] = {**base, "layer": name, "reduction": reductions[name],
+                        "stimuli": stim_hash, "dtype": "float32"}
+        keys[name] = content_key({"kind": "activations", **fields[name]})
+    return LayerPlan(tuple(names), reductions, widths, fields, keys)
+
+
 def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
     """Select the layers and create (or reopen) one store array per layer; run nothing.
 
     Returns ``(module, preprocessing, reductions, plan)``; ``plan`` maps each
     layer to its ``key``, ``array``, ``done`` (rows on disk) and ``width``.
     """
-    import pandas as pd
-    import torch
-
-    module = loaded.module.to(device)
-    prep = loaded.preprocessing
-
-    first = prep(stimuli.load(0)).unsqueeze(0).to(device)
-    record = probe(module, first)
-    table = _table(module, record, pd)
-    names = select_layers(table, layers)
-    reductions = _per_layer_reductions(reduction, names)
-
-    stim_hash = store.add_stimuli(stimuli.stimulus_ids, stimuli.content_hash())
-    base = loaded.provenance()
-    with torch.inference_mode():
-        outputs = _capture(module, names, first)
+    layer_plan = probe_layers(loaded, stimuli, layers, reduction=reduction, device=device)
+    store.add_stimuli(stimuli.stimulus_ids, stimuli.content_hash())
     plan = {}
-    for name in names:
-        red = reductions[name]
-        width = _reduce(outputs[name], red, name).shape[1]
-        fields = {**base, "layer": name, "reduction": red, "stimuli": stim_hash,
-                  "dtype": "float32"}
+    for name in layer_plan.names:
+        width = layer_plan.widths[name]
         key, array, done = store.create(
-            "activations", fields, shape=(len(stimuli), width), dtype="float32",
-            chunks=_chunks(batch_size, width))
+            "activations", layer_plan.fields[name], shape=(len(stimuli), width),
+            dtype="float32", chunks=_chunks(batch_size, width))
         if store.has(key):
             done = len(stimuli)
         plan[name] = {"key": key, "array": array, "done": done, "width": width}
-    return module, prep, reductions, plan
+    return loaded.module, loaded.preprocessing, layer_plan.reductions, plan

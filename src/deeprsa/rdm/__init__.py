@@ -25,4 +25,5 @@ __all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms
 from ._compute import RDMTask as RDMTask  # noqa: E402
 from ._compute import create_rdm_array as create_rdm_array  # noqa: E402
 from ._compute import plan_rdm as plan_rdm  # noqa: E402
+from ._compute import rdm_task as rdm_task  # noqa: E402
 from ._objects import stimulus_key as stimulus_key  # noqa: E402

@@ -257,8 +257,6 @@ class RDMTask:
 def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
              batch_size=None) -> RDMTask:
     """The store entry of the RDM of ``activations`` (a complete activations key)."""
-    from ..store import content_key
-
     entry = store.entry(activations)
     if entry["kind"] != "activations":
         raise ValueError(f"Store entry {activations!r} holds {entry['kind']}, not activations.")
@@ -273,15 +271,32 @@ def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
     if n != len(ids):
         raise ValueError(f"Activations {activations} have {n} rows but their stimulus set has "
                          f"{len(ids)} ids; the store is inconsistent.")
+    return rdm_task(activations, fields, ids, n_features, measure, params, dtype=dtype,
+                    device=device, batch_size=batch_size)
+
+
+def rdm_task(activations: str, fields, stimulus_ids, n_features, measure, params, *, dtype,
+             device=None, batch_size=None) -> RDMTask:
+    """The RDM of the activations ``activations`` (their key and identity ``fields``).
+
+    A pure function of its arguments, so a plan can name every RDM's key
+    before anything is extracted.
+    """
+    from ..store import content_key
+
+    measure = _MEASURES.get_checked(measure) if isinstance(measure, str) else measure
+    params = _check_params(measure, dict(params or {}))
+    dtype = _check_dtype(dtype)
     provenance = {k: fields[k] for k in _FROM_ACTIVATIONS if k in fields}
     provenance["stimuli"] = fields["stimuli"]
     provenance["activations"] = activations
     provenance.update(_run_provenance(measure, params, dtype, device))
-    rdm_fields = _store_fields(provenance, ids)
+    rdm_fields = _store_fields(provenance, stimulus_ids)
+    n = len(stimulus_ids)
     batch_size = _check_batch_size(batch_size, _Rows(_Shape((n, n_features)), in_memory=False),
                                    dtype, measure)
     return RDMTask(content_key({"kind": "rdms", **rdm_fields}), rdm_fields, provenance,
-                   activations, ids, n_features, batch_size)
+                   activations, tuple(stimulus_ids), int(n_features), batch_size)
 
 
 def create_rdm_array(store, task: RDMTask, dtype):

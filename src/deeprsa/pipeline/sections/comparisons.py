@@ -1,0 +1,186 @@
+"""Report sections: layers compared (model and multi-model RDMs) and MDS maps of them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import (
+    S_COMPARE,
+    S_MDS,
+    RunContext,
+    defined_part,
+    method_name,
+    paired_palette,
+    slug,
+)
+
+
+def comparison_section(run: RunContext) -> None:
+    """Every pair of layers compared (read from the store), model and multi-model RDMs."""
+    import pandas as pd
+
+    from ...compare import multi_model_rdm
+
+    stimuli = run.stimuli.content_hash()
+    tables = []
+    for method in run.config.compare.methods:
+        # The executor computed and saved it; this finds it by its key.
+        result = multi_model_rdm(run.store, run.names, method=method, measure=run.measure,
+                                 stimuli=stimuli)
+        if run.comparison is None:
+            run.comparison = result
+        table = result.table
+        keep = [c for c in ("model_a", "layer_a", "model_b", "layer_b", "method", "value",
+                            "dissimilarity", "n_stimuli") if c in table.columns]
+        tables.append(table[keep])
+    run.record.add_table(
+        pd.concat(tables, ignore_index=True), "layer_comparisons", section=S_COMPARE,
+        title="Every pair of layers compared",
+        caption=f"Second-order comparison of the {run.measure} RDMs of every pair of "
+                "layers (all models): value is the similarity (e.g. Spearman ρ), "
+                "dissimilarity is 1 - value. These are the entries of the model and "
+                "multi-model RDMs.")
+    method = method_name(run.config.compare.methods[0])
+    result = run.comparison
+    if run.wants("model_rdm"):
+        from ...plots import plot_model_rdm
+
+        for name in run.config.outputs.focus:
+            fig = plot_model_rdm(result.select(model=name))
+            run.record.add_figure(
+                fig, f"model_rdm_{slug(name)}", section=S_COMPARE,
+                title=f"Model RDM of {name}",
+                caption=f"1 - {method} correlation between the RDMs of every pair of "
+                        f"layers of {name} (the model RDM of Kriegeskorte et al. 2008's "
+                        "second-order analysis), input at the top left. Dark cells: two "
+                        "layers order the stimulus pairs alike. Neighbouring layers are "
+                        "usually similar; a bright band marks where the representation "
+                        "changes.")
+    if run.wants("multi_model_rdm"):
+        from ...plots import plot_model_rdm
+
+        fig = plot_model_rdm(result)
+        run.record.add_figure(
+            fig, "multi_model_rdm", section=S_COMPARE,
+            title="Multi-model RDM of all layers of all models",
+            caption=f"1 - {method} correlation between the RDMs of every pair of layers "
+                    "of every model; white outlines mark each model's own block (its "
+                    "model RDM), the other blocks compare layers across models. Models "
+                    "named across the top, layers along both axes, in depth order.")
+    _similarity_highlight(run)
+
+
+def _similarity_highlight(run: RunContext) -> None:
+    result = run.comparison
+    meta = result.metadata_a
+    models = run.config.models
+    last = [run.layers[m.name][-1] for m in models]
+    index = [int(np.flatnonzero((meta["model"] == m.name) & (meta["layer"] == layer))[0])
+             for m, layer in zip(models, last, strict=True)]
+    groups = [(m.group, m.weights) for m in models]
+    same, other = [], []
+    for a in range(len(index)):
+        for b in range(a + 1, len(index)):
+            value = result.matrix[index[a], index[b]]
+            (same if groups[a] == groups[b] else other).append(value)
+    if same and other:
+        run.record.highlights.append(
+            f"Last layers: mean {method_name(result.method)} similarity "
+            f"{np.nanmean(same):.2f} between "
+            f"models of the same architecture and weights (different seeds), "
+            f"{np.nanmean(other):.2f} between other models.")
+
+
+_STRESS_NOTE = ("Kruskal's stress-1 (lower right) says how much the map distorts the "
+                "dissimilarities: below 0.1 is a faithful map, above 0.2 a rough one.")
+
+
+def mds_section(run: RunContext) -> None:
+    """MDS of all layers (trajectories through depth), of a focus model, of its stimuli."""
+    spec = run.config.analyses.mds
+    if spec is None:
+        return
+    from ...plots import plot_mds
+
+    result, dropped = defined_part(run.comparison)
+    if dropped:
+        run.record.add_note(
+            f"Left out of the MDS maps, because their comparisons are undefined (a "
+            f"constant RDM, e.g. the zero-initialised head of an untrained network): "
+            f"{', '.join(dropped)}.", section=S_MDS)
+    if len(result.matrix) < 3:
+        run.record.add_note("MDS was skipped: fewer than 3 layers have defined "
+                            "comparisons.", section=S_MDS)
+        return
+    method = method_name(result.method)
+    opts = {"metric": spec.metric, "n_components": spec.n_components}
+    kind = "metric" if spec.metric else "non-metric (ordinal)"
+    if run.wants("mds_layers"):
+        kinds = {m.name: m.group + ("" if m.weights == "trained" else f" ({m.weights})")
+                 for m in run.config.models}
+        one_each = len(set(kinds.values())) == len(kinds)
+        models = result.metadata_a["model"].astype(str).tolist()
+        fig = plot_mds(result, groups=models if one_each else [kinds[m] for m in models],
+                       trajectories=models, palette=None if one_each else
+                       paired_palette(run.config.models),
+                       legend_title="model" if one_each else "architecture", **opts)
+        run.record.add_figure(
+            fig, "mds_layers", section=S_MDS,
+            title="MDS of all layers of all models, with a trajectory through each model",
+            caption=f"Each point is one layer, placed by {kind} MDS so that distances "
+                    f"approximate 1 - {method} correlation between layer RDMs (the "
+                    "multi-model RDM). Lines join each model's layers in depth order, from "
+                    "a square (first layer) to an arrow (last layer), one line per model, "
+                    "coloured by model, or by architecture (and weights) when several "
+                    "models share one. Where trajectories run together, the models "
+                    f"transform the stimuli alike. {_STRESS_NOTE}")
+    focus = run.config.outputs.focus[0]
+    if run.wants("mds_model"):
+        sub = result.select(model=focus)
+        if 3 <= len(sub.matrix) <= 60:
+            fig = plot_mds(sub, edges=True, **opts)
+            run.record.add_figure(
+                fig, f"mds_model_{slug(focus)}", section=S_MDS,
+                title=f"MDS of the layers of {focus}, lines coloured by dissimilarity",
+                caption=f"Each point is a layer of {focus}; every pair is joined by a line "
+                        f"coloured by their 1 - {method} dissimilarity (as the RSA tutorial "
+                        "notebook draws it): dark lines join layers with similar RDMs. The "
+                        "map places similar layers close; the colours show what the map "
+                        f"distorts. {_STRESS_NOTE}")
+    if run.wants("mds_stimuli") and spec.n_components == 2:
+        _stimulus_mds(run, focus, plot_mds, opts, kind)
+
+
+def _stimulus_mds(run: RunContext, focus, plot_mds, opts, kind) -> None:
+    layer = run.layers[focus][-1]
+    rdm = run.rdms[(focus, layer, run.measure)]
+    if np.ptp(rdm.vector()) == 0:
+        run.record.add_note(f"The MDS of the stimuli was skipped: every pair of stimuli "
+                            f"is equally dissimilar in {focus} · {layer}.", section=S_MDS)
+        return
+    spec = run.config.analyses.mds
+    images = None
+    if spec.thumbnails_per_class:
+        images = [None] * len(run.stimuli)
+        if run.labels is not None:
+            codes = run.labels.to_numpy()
+            for value in dict.fromkeys(codes):
+                for i in np.flatnonzero(codes == value)[:spec.thumbnails_per_class]:
+                    images[i] = run.stimuli.load(int(i))
+        else:
+            for i in range(min(len(images), 40)):
+                images[i] = run.stimuli.load(i)
+    groups = None if run.labels is None else run.labels.astype(str).tolist()
+    label = run.config.stimuli.label
+    fig = plot_mds(rdm, groups=groups, images=images,
+                   legend_title="class" if label == "label" else label, **opts)
+    shown = (f"{spec.thumbnails_per_class} stimuli per class are drawn as thumbnails framed "
+             "in their class colour. " if images is not None else "")
+    run.record.add_figure(
+        fig, f"mds_stimuli_{slug(focus)}", section=S_MDS,
+        title=f"MDS of the stimuli in the last layer of {focus}",
+        caption=f"Each point is a stimulus, placed by {kind} MDS of the {run.measure} RDM "
+                f"of {focus}'s last layer ({layer}) and coloured by class (as "
+                f"pytorch_feature_analysis draws its MDS plots). {shown}Tight, separate "
+                "clusters mean the layer represents the classes distinctly; mixed clusters "
+                f"show which classes it confuses. {_STRESS_NOTE}")
