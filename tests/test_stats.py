@@ -9,9 +9,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats as sps
 
-from deeprsa import stats
 from deeprsa.compare import compare_rdms, list_methods
 from deeprsa.rdm import RDM, compute_rdm
+from deeprsa.stats import _common as stats
 from deeprsa.stats import (
     bootstrap_ci,
     bootstrap_rdm_comparison,
@@ -266,7 +266,7 @@ def test_corrections_keep_shape_and_skip_nan():
 @pytest.mark.parametrize("p, method, msg", [
     ([0.5, 1.5], "fdr_bh", "p-values must lie in [0, 1]; got 1.5."),
     ([0.5], "fdr", "Unknown method 'fdr'. Did you mean 'fdr_by'? Available: 'bonferroni', "
-                   "'fdr_bh', 'fdr_by', 'holm'."),
+                   "'fdr_bh', 'fdr_by', 'holm', 'none'."),
 ])
 def test_correction_errors(p, method, msg):
     with pytest.raises(ValueError, match=re.escape(msg)):
