@@ -1,4 +1,7 @@
-"""Performance similarity and its relation to representational similarity (seed 000)."""
+"""Performance similarity and its relation to representational similarity.
+
+The question of the object-classification RSA study, on deeprsa's own zoo.
+"""
 
 import itertools
 import re
@@ -457,7 +460,7 @@ def test_cli_rep_vs_perf_input_errors(predictions, store, tmp_path):
 
 @pytest.mark.slow
 def test_zoo_end_to_end(tmp_path):
-    # Seed 000's question on real networks: 3 trained convnets and the untrained start of
+    # The object-classification RSA study's question on real networks: 3 trained convnets and the untrained start of
     # one of them, 10 test digits per class. The trained ones agree in their errors and in
     # their representations, the untrained one in neither.
     import deeprsa

@@ -1,7 +1,7 @@
 """Is representational similarity related to performance similarity?
 
 This is the question of the object-classification RSA study (10,000 ImageNet
-images, model RDMs compared across networks). :func:`rep_vs_performance`
+images, a multi-model RDM of the networks). :func:`rep_vs_performance`
 correlates a performance similarity of model pairs (see
 :mod:`deeprsa.analyses.performance_measures`) with the representational
 similarity of the same pairs, layer by layer, with a Mantel p-value (model
