@@ -76,8 +76,9 @@ def test_every_start_ends_in_a_local_optimum(seed):
 
 
 def test_pytorch_feature_analysis_demo_scale():
-    # pytorch_feature_analysis: 50 of 1000 items of a symmetric normal matrix; its run reached a mean of
-    # 0.319 over the 50 x 50 matrix (diagonal included), i.e. 0.325 over pairs.
+    # pytorch_feature_analysis: 50 of 1000 items of a symmetric normal matrix; its run
+    # reached a mean of 0.319 over the 50 x 50 matrix (diagonal included), i.e. 0.325 over
+    # pairs.
     D = _symmetric(1000, 0)
     table = extreme_subset(D, 50, seed=0)
     assert table.subset_mean.iloc[0] > 0.325

@@ -53,13 +53,7 @@ def register_performance_measure(name: str, func=None):
     True
     >>> _ = _PERFORMANCE.pop("both_wrong_demo")  # leave the registry as it was
     """
-    def decorator(f):
-        if not callable(f):
-            raise TypeError("register_performance_measure needs a callable, got "
-                            f"{type(f).__name__}.")
-        return _PERFORMANCE.register(name)(f)
-
-    return decorator if func is None else decorator(func)
+    return _PERFORMANCE.register_function(name, func, by="register_performance_measure")
 
 
 def list_performance_measures() -> list[str]:

@@ -45,12 +45,7 @@ def register_correction(name: str, func=None):
     array([0.0199, 0.0396])
     >>> _ = _CORRECTIONS.pop("sidak_demo")  # leave the registry as it was
     """
-    def decorator(f):
-        if not callable(f):
-            raise TypeError(f"register_correction needs a callable, got {type(f).__name__}.")
-        return _CORRECTIONS.register(name)(f)
-
-    return decorator if func is None else decorator(func)
+    return _CORRECTIONS.register_function(name, func, by="register_correction")
 
 
 def list_corrections() -> list[str]:
