@@ -1,4 +1,4 @@
-"""SVM decoding of metadata from a layer, and per-unit ANOVA (seed 002)."""
+"""SVM decoding of metadata from a layer, and per-unit ANOVA (as in pytorch_feature_analysis)."""
 
 import re
 

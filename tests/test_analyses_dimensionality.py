@@ -1,4 +1,4 @@
-"""PCA spectra, components for a threshold and participation ratio (seed 001)."""
+"""PCA spectra, components for a threshold and participation ratio (ManteLab course notebook)."""
 
 import re
 import warnings
@@ -158,8 +158,8 @@ def test_components_for_threshold_and_participation_ratio_on_a_known_spectrum():
     assert_allclose(table.total_variance, sum(variances), rtol=1e-9)
 
 
-def test_count_is_one_more_than_seed_001_index():
-    # Seed 001: np.argwhere(cumulative > .8).min() is a 0-based index.
+def test_count_is_one_more_than_the_course_notebook_index():
+    # The ManteLab course notebook: np.argwhere(cumulative > .8).min() is a 0-based index.
     X = np.random.default_rng(5).standard_normal((70, 40)) @ np.diag(np.geomspace(3, .2, 40))
     cumulative = np.cumsum(PCA().fit(X).explained_variance_ratio_)
 

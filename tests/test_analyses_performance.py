@@ -1,4 +1,7 @@
-"""Performance similarity and its relation to representational similarity (seed 000)."""
+"""Performance similarity and its relation to representational similarity.
+
+The question of the object-classification RSA study, on deeprsa's own zoo.
+"""
 
 import itertools
 import re
@@ -14,10 +17,13 @@ from sklearn.metrics import cohen_kappa_score
 from deeprsa import Store, zoo
 from deeprsa.analyses import (
     describe_performance_measures,
+    list_performance_measures,
     performance_similarity,
     read_zoo_predictions,
+    register_performance_measure,
     rep_vs_performance,
 )
+from deeprsa.analyses.performance_measures import _PERFORMANCE
 from deeprsa.cli import cli
 from deeprsa.compare import compare_rdms, multi_model_rdm
 from deeprsa.rdm import RDM, compute_rdms
@@ -457,9 +463,9 @@ def test_cli_rep_vs_perf_input_errors(predictions, store, tmp_path):
 
 @pytest.mark.slow
 def test_zoo_end_to_end(tmp_path):
-    # Seed 000's question on real networks: 3 trained convnets and the untrained start of
-    # one of them, 10 test digits per class. The trained ones agree in their errors and in
-    # their representations, the untrained one in neither.
+    # The object-classification RSA study's question on real networks: 3 trained convnets
+    # and the untrained start of one of them, 10 test digits per class. The trained ones
+    # agree in their errors and in their representations, the untrained one in neither.
     import deeprsa
     from deeprsa.analyses import decode, dimensionality
 
@@ -483,3 +489,124 @@ def test_zoo_end_to_end(tmp_path):
     assert trained > 0.8 and trained > 3 * decoded.chance.iloc[0]
     by_model = dims.set_index("model").n_components
     assert by_model["zoo:convnet_s0"] < by_model["zoo:convnet_s0_epoch0"]
+
+
+# ---------------------------------------------------------- performance-measure registry
+
+
+@pytest.fixture
+def similarity():
+    """A symmetric models x models similarity with distinct off-diagonal values."""
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 1, (5, 5))
+    values = (values + values.T) / 2
+    np.fill_diagonal(values, 1.0)
+    return pd.DataFrame(values, index=MODELS, columns=MODELS)
+
+
+def _both_wrong(correct, predictions):
+    """Fraction of stimuli both models get wrong."""
+    wrong = (~correct).astype(float)
+    return wrong @ wrong.T / correct.shape[1]
+
+
+@pytest.fixture
+def both_wrong():
+    """``_both_wrong`` registered as 'both_wrong_test' for the length of one test."""
+    register_performance_measure("both_wrong_test")(_both_wrong)
+    yield _both_wrong
+    _PERFORMANCE.pop("both_wrong_test")
+
+
+def test_builtin_measures_are_listed_and_described():
+    names = ["accuracy_similarity", "error_consistency", "prediction_agreement"]
+    assert list_performance_measures() == names
+    table = describe_performance_measures()
+    assert table.name.tolist() == names
+    assert table.description.iloc[0] == "1 - |accuracy difference|: 1 for models equally accurate."
+
+
+@pytest.mark.parametrize("name", list_performance_measures())
+def test_builtin_measures_match_performance_similarity(predictions, name):
+    # Each registered measure gives the column of the same name of performance_similarity.
+    preds, labels = predictions
+    truth = np.asarray(labels)
+    stacked = np.stack([preds[m] for m in MODELS])
+    matrix = _PERFORMANCE[name](stacked == truth[None], stacked)
+    i, j = np.triu_indices(len(MODELS), k=1)
+    assert_allclose(matrix[i, j], performance_similarity(preds, labels)[name], rtol=1e-12)
+
+
+def test_a_registered_measure_is_used_by_rep_vs_performance(predictions, similarity,
+                                                            both_wrong):
+    preds, labels = predictions
+    assert "both_wrong_test" in list_performance_measures()
+    described = describe_performance_measures().set_index("name").description
+    assert described["both_wrong_test"] == "Fraction of stimuli both models get wrong."
+    table = rep_vs_performance({"fc": similarity}, preds, labels,
+                               performance=["both_wrong_test", "error_consistency"], seed=0,
+                               n_permutations=50, n_resamples=0)
+    assert table.performance.tolist() == ["both_wrong_test", "error_consistency"]
+    stacked = np.stack([preds[m] for m in MODELS])
+    expected_perf = both_wrong(stacked == np.asarray(labels)[None], stacked)
+    i, j = np.triu_indices(len(MODELS), k=1)
+    expected = spearmanr(similarity.to_numpy()[i, j], expected_perf[i, j]).statistic
+    assert_allclose(table.statistic.iloc[0], expected, rtol=1e-12)
+
+
+def test_a_measure_may_return_a_read_only_array(predictions, similarity):
+    # rep_vs_performance works on its own float copy of what a measure returns.
+    def frozen(correct, predictions):
+        """Constant similarity, returned read-only."""
+        out = np.full((len(correct), len(correct)), 0.5)
+        out[0, 1] = out[1, 0] = 0.9
+        out.flags.writeable = False
+        return out
+
+    register_performance_measure("frozen_test", frozen)
+    try:
+        preds, labels = predictions
+        table = rep_vs_performance({"fc": similarity}, preds, labels,
+                                   performance="frozen_test", seed=0, n_permutations=20,
+                                   n_resamples=0)
+    finally:
+        _PERFORMANCE.pop("frozen_test")
+    assert len(table) == 1 and np.isfinite(table.statistic.iloc[0])
+
+
+def test_a_measure_of_the_wrong_shape_is_an_error(predictions, similarity):
+    register_performance_measure("flat_test", lambda correct, predictions: correct.mean(1))
+    try:
+        preds, labels = predictions
+        msg = ("Performance measure 'flat_test' returned an array of shape (5,); it must give "
+               "every pair of the 5 models a similarity, shape (5, 5).")
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            rep_vs_performance({"fc": similarity}, preds, labels, performance="flat_test")
+    finally:
+        _PERFORMANCE.pop("flat_test")
+
+
+def test_a_measure_name_can_be_registered_once():
+    msg = ("A performance measure named 'error_consistency' is already registered by "
+           "deeprsa.analyses.performance_measures.")
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        register_performance_measure("error_consistency", _both_wrong)
+    assert list_performance_measures() == ["accuracy_similarity", "error_consistency",
+                                           "prediction_agreement"]
+
+
+def test_a_measure_must_be_callable():
+    with pytest.raises(TypeError, match=re.escape(
+            "register_performance_measure needs a callable, got int.")):
+        register_performance_measure("number_test", 3)
+    assert "number_test" not in list_performance_measures()
+
+
+def test_names_stay_importable_from_the_performance_module():
+    from deeprsa.analyses import performance
+
+    assert performance.performance_similarity is performance_similarity
+    assert performance.describe_performance_measures is describe_performance_measures
+    assert set(performance.__all__) == {"describe_performance_measures",
+                                        "performance_similarity", "read_zoo_predictions",
+                                        "rep_vs_performance"}

@@ -1,4 +1,4 @@
-"""Extreme-dissimilarity and target-mean stimulus subsets (seed 002)."""
+"""Extreme-dissimilarity and target-mean stimulus subsets (as in pytorch_feature_analysis)."""
 
 import itertools
 import re
@@ -18,7 +18,7 @@ from deeprsa.store import content_key
 
 
 def _symmetric(n, seed):
-    """Seed 002's test matrix: symmetric normal entries, zero diagonal."""
+    """pytorch_feature_analysis's test matrix: symmetric normal entries, zero diagonal."""
     A = np.random.default_rng(seed).normal(size=(n, n))
     A = (A + A.T) / 2
     np.fill_diagonal(A, 0)
@@ -75,9 +75,10 @@ def test_every_start_ends_in_a_local_optimum(seed):
             assert D[np.ix_(swapped, swapped)].sum() / 2 <= total + 1e-12
 
 
-def test_seed_002_demo_scale():
-    # Seed 002: 50 of 1000 items of a symmetric normal matrix; its run reached a mean of
-    # 0.319 over the 50 x 50 matrix (diagonal included), i.e. 0.325 over pairs.
+def test_pytorch_feature_analysis_demo_scale():
+    # pytorch_feature_analysis: 50 of 1000 items of a symmetric normal matrix; its run
+    # reached a mean of 0.319 over the 50 x 50 matrix (diagonal included), i.e. 0.325 over
+    # pairs.
     D = _symmetric(1000, 0)
     table = extreme_subset(D, 50, seed=0)
     assert table.subset_mean.iloc[0] > 0.325

@@ -90,6 +90,20 @@ class Registry(dict):
 
         return decorator
 
+    def register_function(self, name: str, func=None, *, by: str):
+        """Register the callable ``func`` under ``name``; without ``func``, a decorator.
+
+        ``by`` names the public function that registers, for the error raised when
+        ``func`` is not callable.
+        """
+
+        def decorator(f):
+            if not callable(f):
+                raise TypeError(f"{by} needs a callable, got {type(f).__name__}.")
+            return self.register(name)(f)
+
+        return decorator if func is None else decorator(func)
+
     def get_checked(self, name: str):
         """Look ``name`` up, raising a ValueError with suggestions when unknown."""
         check_option(self.kind, name, self)

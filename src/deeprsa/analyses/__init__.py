@@ -9,13 +9,15 @@ from .class_structure import class_structure
 from .decoding import decode, unit_anova, unit_selectivity
 from .dimensionality import dimensionality, explained_variance, participation_ratio
 from .mds import MDSResult, compute_mds
-from .performance import (
+from .performance import rep_vs_performance
+from .performance_measures import (
     describe_performance_measures,
+    list_performance_measures,
     performance_similarity,
-    read_zoo_predictions,
-    rep_vs_performance,
+    register_performance_measure,
 )
 from .subsets import extreme_subset, target_subset
+from .zoo_predictions import read_zoo_predictions
 
 __all__ = [
     "MDSResult",
@@ -26,9 +28,11 @@ __all__ = [
     "dimensionality",
     "explained_variance",
     "extreme_subset",
+    "list_performance_measures",
     "participation_ratio",
     "performance_similarity",
     "read_zoo_predictions",
+    "register_performance_measure",
     "rep_vs_performance",
     "target_subset",
     "unit_anova",

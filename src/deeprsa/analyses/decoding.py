@@ -1,6 +1,6 @@
 """What a layer encodes about the stimuli: linear SVM decoding and per-unit ANOVA.
 
-Seed 002 runs ANOVAs within CNN units and SVMs on CNN activations. Here
+pytorch_feature_analysis runs ANOVAs within CNN units and SVMs on CNN activations. Here
 :func:`decode` cross-validates a linear SVM that predicts any metadata column
 (or given labels) from a layer, and :func:`unit_anova` tests every unit for a
 difference between the groups of a column; :func:`unit_selectivity`
@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from .._validation import check_option
+from ..stats import correct_pvalues, list_corrections
 from ._common import (
     _check_fraction,
     _check_int,
@@ -30,7 +31,6 @@ __all__ = ["decode", "unit_anova", "unit_selectivity"]
 log = logging.getLogger(__name__)
 
 _LABELS = ("model", "layer", "reduction")
-_CORRECTIONS = ("none", "fdr_bh", "fdr_by", "bonferroni", "holm")
 
 
 def decode(X, target, *, stimuli=None, cv=5, C=1.0, n_permutations=0, seed=None,
@@ -226,9 +226,12 @@ def unit_anova(X, target, *, stimuli=None, alpha=0.05, correction="fdr_bh", mode
         Metadata indexed by stimulus id; needed when ``target`` is a column.
     alpha : float, default=0.05
         A unit is selective when its adjusted p-value is below ``alpha``.
-    correction : {"fdr_bh", "fdr_by", "bonferroni", "holm", "none"}, default="fdr_bh"
-        Correction for testing every unit of a layer, per layer; see
-        :func:`deeprsa.stats.correct_pvalues`.
+    correction : str, default="fdr_bh"
+        Correction for testing every unit of a layer, per layer, a registered
+        name (``"fdr_bh"``, ``"fdr_by"``, ``"bonferroni"``, ``"holm"``, or
+        ``"none"`` to leave the p-values as they are); see
+        :func:`deeprsa.stats.correct_pvalues` and
+        :func:`deeprsa.stats.list_corrections`.
     model, layer : str or sequence of str, optional
         For a store: which activations (default all). For an array: labels.
     stimulus_ids : sequence of str, optional
@@ -370,7 +373,7 @@ def _anova_layers(X, target, *, stimuli, alpha, correction, model, layer, stimul
     import pandas as pd
 
     alpha = _check_fraction("alpha", alpha)
-    check_option("correction", correction, _CORRECTIONS)
+    check_option("correction", correction, list_corrections())
     layers = _layers(X, model=model, layer=layer, stimulus_ids=_ids(X, stimulus_ids, stimuli),
                      filters=filters)
     for layer_ in layers:
@@ -382,7 +385,7 @@ def _anova_layers(X, target, *, stimuli, alpha, correction, model, layer, stimul
             raise ValueError(f"{layer_.where} has {layer_.n_stimuli} stimuli in "
                              f"{len(groups)} groups; an ANOVA needs more stimuli than groups.")
         stats = _anova(layer_, codes, counts)
-        stats["pvalue_adjusted"] = _adjust(stats["pvalue"], correction)
+        stats["pvalue_adjusted"] = correct_pvalues(stats["pvalue"], method=correction)
         with np.errstate(invalid="ignore"):
             stats["selective"] = stats["pvalue_adjusted"] < alpha
         stats["n_groups"] = len(groups)
@@ -432,12 +435,3 @@ def _indicator(codes, k) -> np.ndarray:
     out = np.zeros((k, len(codes)))
     out[codes, np.arange(len(codes))] = 1.0
     return out
-
-
-def _adjust(pvalues, correction) -> np.ndarray:
-    """Adjusted p-values over the defined (non-NaN) ones; NaN stays NaN."""
-    if correction == "none":
-        return pvalues.copy()
-    from ..stats import correct_pvalues
-
-    return correct_pvalues(pvalues, method=correction)

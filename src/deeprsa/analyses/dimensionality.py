@@ -1,7 +1,8 @@
 """Dimensionality of each layer: PCA spectra, components for a variance threshold, PR.
 
-Seed 001 runs PCA on every layer of AlexNet with a 1000-unit subsample and
-counts the components needed for 80 % of the variance. :func:`explained_variance`
+The ManteLab course notebook on representations in deep networks runs PCA on
+every layer of AlexNet with a 1,000-unit subsample and counts the components
+needed for 80 % of the variance. :func:`explained_variance`
 gives the spectrum (one row per component) and :func:`dimensionality` the
 summary (one row per layer and threshold), both for an array or for every
 layer in a store.
@@ -98,7 +99,7 @@ def explained_variance(X, *, n_units=None, n_components=None, solver="auto", see
         ``filters``, read a tile of rows at a time.
     n_units : int, optional
         Analyse a random subsample of this many units (columns), drawn without
-        replacement, as seed 001 does with 1000. Default: every unit. A layer
+        replacement, as the ManteLab course notebook does with 1,000. Default: every unit. A layer
         with at most ``n_units`` units is analysed whole.
     n_components : int, optional
         Keep only the leading components. Needed by ``solver="randomized"``.
@@ -226,9 +227,9 @@ def dimensionality(X, *, threshold=0.8, n_units=None, n_components=None, solver=
 
     Notes
     -----
-    Seed 001 reports ``np.argwhere(cumulative > .8).min()``, a 0-based index:
-    one less than ``n_components`` here (except when the cumulative ratio hits
-    the threshold exactly). The participation ratio uses the computed
+    The ManteLab course notebook reports ``np.argwhere(cumulative > .8).min()``,
+    a 0-based index: one less than ``n_components`` here (except when the
+    cumulative ratio hits the threshold exactly). The participation ratio uses the computed
     eigenvalues: with the randomized solver only the leading
     ``n_components``, which underestimates it.
 

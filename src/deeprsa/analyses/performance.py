@@ -1,12 +1,11 @@
-"""Is representational similarity related to performance similarity? (seed 000's question)
+"""Is representational similarity related to performance similarity?
 
-:func:`performance_similarity` compares the predictions of every pair of
-models on a test set: accuracy difference, error consistency (Cohen's kappa of
-correct/incorrect) and prediction agreement. :func:`rep_vs_performance`
-correlates one of them with the representational similarity of the same model
-pairs, layer by layer, with a Mantel p-value (model labels permuted) and a
-bootstrap confidence interval (models resampled). :func:`read_zoo_predictions`
-reads the predictions recorded on the bundled zoo's model cards.
+This is the question of the object-classification RSA study (10,000 ImageNet
+images, a multi-model RDM of the networks). :func:`rep_vs_performance`
+correlates a performance similarity of model pairs (see
+:mod:`deeprsa.analyses.performance_measures`) with the representational
+similarity of the same pairs, layer by layer, with a Mantel p-value (model
+labels permuted) and a bootstrap confidence interval (models resampled).
 """
 
 from __future__ import annotations
@@ -16,188 +15,25 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._validation import Registry, check_option, suggest
+from .._validation import check_option, suggest
+from ..stats import correct_pvalues, list_corrections
 from ._common import _check_int, _frame, _is_store, _layer_rng, _seed_column, _seed_entropy
+from .performance_measures import (
+    _PERFORMANCE,
+    _check_predictions,
+    describe_performance_measures,
+    performance_similarity,
+)
+from .zoo_predictions import read_zoo_predictions
 
+# describe_performance_measures, performance_similarity and read_zoo_predictions stay
+# importable from here, where they used to live.
 __all__ = ["describe_performance_measures", "performance_similarity", "read_zoo_predictions",
            "rep_vs_performance"]
 
 log = logging.getLogger(__name__)
 
-_PERFORMANCE = Registry("performance measure")
 _CORRELATIONS = ("pearson", "spearman")
-_CORRECTIONS = ("none", "fdr_bh", "fdr_by", "bonferroni", "holm")
-
-
-@_PERFORMANCE.register("error_consistency")
-def _error_consistency(correct, predictions):
-    """Cohen's kappa of correct/incorrect: errors shared beyond what accuracies predict."""
-    return _kappa(correct)[0]
-
-
-@_PERFORMANCE.register("prediction_agreement")
-def _prediction_agreement(correct, predictions):
-    """Fraction of stimuli on which both models predict the same class."""
-    m = len(predictions)
-    out = np.ones((m, m))
-    for a in range(m):
-        for b in range(a + 1, m):
-            out[a, b] = out[b, a] = np.mean(predictions[a] == predictions[b])
-    return out
-
-
-@_PERFORMANCE.register("accuracy_similarity")
-def _accuracy_similarity(correct, predictions):
-    """1 - |accuracy difference|: 1 for models equally accurate."""
-    accuracy = correct.mean(axis=1)
-    return 1.0 - np.abs(accuracy[:, None] - accuracy[None, :])
-
-
-def describe_performance_measures():
-    """Table of the performance similarity measures: ``name`` and ``description``.
-
-    Examples
-    --------
-    >>> describe_performance_measures().name.tolist()
-    ['accuracy_similarity', 'error_consistency', 'prediction_agreement']
-    """
-    import pandas as pd
-
-    return pd.DataFrame([{"name": k, "description": v}
-                         for k, v in _PERFORMANCE.describe().items()])
-
-
-def _kappa(correct):
-    """Error consistency of every pair: (kappa, observed, expected), each (m, m)."""
-    c = correct.astype(np.float64)
-    n = c.shape[1]
-    p = c.mean(axis=1)
-    observed = (c @ c.T + (1 - c) @ (1 - c).T) / n
-    expected = np.outer(p, p) + np.outer(1 - p, 1 - p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
-    return kappa, observed, expected
-
-
-def performance_similarity(predictions, labels):
-    """How alike every pair of models performs on the same test stimuli.
-
-    Parameters
-    ----------
-    predictions : mapping of str to array-like of shape (n_stimuli,)
-        Predicted class of every test stimulus, per model; at least 2 models,
-        all over the same stimuli in the same order.
-    labels : array-like of shape (n_stimuli,)
-        The true class of every stimulus.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per unordered pair of models (in the order of
-        ``predictions``): ``model_a``, ``model_b``, ``accuracy_a``,
-        ``accuracy_b``, ``accuracy_difference`` (absolute),
-        ``accuracy_similarity`` (1 - that), ``error_consistency`` (kappa; NaN
-        when both models are right, or both wrong, on every stimulus),
-        ``observed_consistency``, ``expected_consistency``,
-        ``prediction_agreement`` and ``n_stimuli``.
-
-    Raises
-    ------
-    ValueError
-        If fewer than 2 models are given, if predictions and labels differ in
-        length or are not 1-D, if labels are missing, or if a model's
-        predictions share no value with the labels (e.g. str versus int).
-
-    See Also
-    --------
-    rep_vs_performance : Correlate these with representational similarity.
-
-    Notes
-    -----
-    Error consistency [2]_ is Cohen's kappa [1]_ of the two models' correct
-    (1) / incorrect (0) vectors: with observed consistency ``c_obs`` (share of
-    stimuli both get right or both get wrong) and ``c_exp = p_a p_b + (1 - p_a)
-    (1 - p_b)`` for accuracies ``p_a``, ``p_b``, ``kappa = (c_obs - c_exp) /
-    (1 - c_exp)``. It equals ``sklearn.metrics.cohen_kappa_score`` of those
-    vectors: 0 for independent errors, 1 for identical ones.
-
-    References
-    ----------
-    .. [1] Cohen, J. (1960). A coefficient of agreement for nominal scales.
-       Educational and Psychological Measurement, 20(1), 37-46.
-    .. [2] Geirhos, R., Meding, K., & Wichmann, F. A. (2020). Beyond accuracy:
-       quantifying trial-by-trial behaviour of CNNs and humans by measuring
-       error consistency. NeurIPS 33.
-
-    Examples
-    --------
-    >>> labels = [0, 0, 1, 1, 2, 2, 0, 1]
-    >>> predictions = {"a": [0, 0, 1, 2, 2, 2, 1, 1],   # wrong on stimuli 3 and 6
-    ...                "b": [0, 0, 1, 0, 2, 2, 2, 1],   # wrong on 3 and 6 as well
-    ...                "c": [1, 0, 1, 1, 2, 2, 0, 0]}   # wrong on 0 and 7
-    >>> table = performance_similarity(predictions, labels)
-    >>> table[["model_a", "model_b", "error_consistency", "prediction_agreement"]].round(3)
-      model_a model_b  error_consistency  prediction_agreement
-    0       a       b              1.000                  0.75
-    1       a       c             -0.333                  0.50
-    2       b       c             -0.333                  0.50
-    """
-    names, preds, truth = _check_predictions(predictions, labels)
-    correct = preds == truth[None, :]
-    kappa, observed, expected = _kappa(correct)
-    agreement = _prediction_agreement(correct, preds)
-    accuracy = correct.mean(axis=1)
-    rows = []
-    for a in range(len(names)):
-        for b in range(a + 1, len(names)):
-            difference = abs(accuracy[a] - accuracy[b])
-            rows.append({"model_a": names[a], "model_b": names[b], "accuracy_a": accuracy[a],
-                         "accuracy_b": accuracy[b], "accuracy_difference": difference,
-                         "accuracy_similarity": 1.0 - difference,
-                         "error_consistency": kappa[a, b],
-                         "observed_consistency": observed[a, b],
-                         "expected_consistency": expected[a, b],
-                         "prediction_agreement": agreement[a, b],
-                         "n_stimuli": len(truth)})
-    return _frame(rows, ["model_a", "model_b", "accuracy_a", "accuracy_b",
-                         "accuracy_difference", "accuracy_similarity", "error_consistency",
-                         "observed_consistency", "expected_consistency",
-                         "prediction_agreement", "n_stimuli"])
-
-
-def _check_predictions(predictions, labels):
-    """``(model names, predictions (n_models, n_stimuli), labels (n_stimuli,))``."""
-    from ._common import _isnull
-
-    if not isinstance(predictions, Mapping):
-        raise TypeError(f"predictions must be a mapping {{model name: predicted labels}}, "
-                        f"got {type(predictions).__name__}.")
-    if len(predictions) < 2:
-        raise ValueError(f"Comparing performance needs predictions of at least 2 models, got "
-                         f"{len(predictions)}.")
-    truth = np.asarray(labels)
-    if truth.ndim != 1:
-        raise ValueError(f"labels must be 1-D (one true class per stimulus), got shape "
-                         f"{truth.shape}.")
-    if _isnull(truth).any():
-        raise ValueError(f"labels are missing for {int(_isnull(truth).sum())} stimuli; every "
-                         "test stimulus needs its true class.")
-    names, rows = [], []
-    for name, values in predictions.items():
-        values = np.asarray(values)
-        if values.shape != truth.shape:
-            raise ValueError(f"Predictions of model {name!r} have shape {values.shape}; "
-                             f"labels have shape {truth.shape}. Give one predicted class per "
-                             "test stimulus, in the order of labels.")
-        if not np.isin(values, truth).any():
-            raise ValueError(f"Predictions of model {name!r} share no value with labels (e.g. "
-                             f"{values[0]!r} vs {truth[0]!r}); give both as the same type.")
-        names.append(str(name))
-        rows.append(values)
-    return names, np.stack(rows), truth
-
-
-# ====================================================================== rep vs performance
 
 
 def rep_vs_performance(representational, predictions, labels, *,
@@ -232,8 +68,9 @@ def rep_vs_performance(representational, predictions, labels, *,
         True class of every test stimulus.
     performance : str or sequence of str, default: all three
         Performance similarities to correlate with; see
-        :func:`describe_performance_measures`. Each is a similarity (larger
-        for models that perform more alike).
+        :func:`describe_performance_measures` (and
+        :func:`register_performance_measure` to add one). Each is a
+        similarity (larger for models that perform more alike).
     method : str, default="spearman"
         For a store: the comparison method of the models' layers, see
         :func:`deeprsa.compare.list_methods`.
@@ -248,8 +85,11 @@ def rep_vs_performance(representational, predictions, labels, *,
     alternative : {"greater", "less", "two-sided"}, default="greater"
         ``"greater"`` tests whether more similar representations go with more
         similar performance.
-    correction : {"fdr_bh", "fdr_by", "bonferroni", "holm", "none"}, default="fdr_bh"
-        Correction of the p-values over all rows of the table.
+    correction : str, default="fdr_bh"
+        Correction of the p-values over all rows of the table, a registered
+        name (``"fdr_bh"``, ``"fdr_by"``, ``"bonferroni"``, ``"holm"``, or
+        ``"none"`` to leave them as they are); see
+        :func:`deeprsa.stats.list_corrections`.
     seed : int, numpy.random.Generator or None, default=None
         Seeds the permutations and resamples. With an int, each (layer,
         performance) row gets the same draws whichever others are computed.
@@ -334,12 +174,16 @@ def rep_vs_performance(representational, predictions, labels, *,
     for m in measures:
         check_option("performance measure", m, _PERFORMANCE)
     check_option("correlation", correlation, _CORRELATIONS)
-    check_option("correction", correction, _CORRECTIONS)
+    check_option("correction", correction, list_corrections())
     n_permutations = _check_int("n_permutations", n_permutations, low=1)
     n_resamples = _check_int("n_resamples", n_resamples, low=0)
     correct = preds == truth[None, :]
-    perf = {m: _PERFORMANCE[m](correct, preds) for m in measures}
+    perf = {m: np.array(_PERFORMANCE[m](correct, preds), dtype=np.float64) for m in measures}
     for m, matrix in perf.items():
+        if matrix.shape != (len(names), len(names)):
+            raise ValueError(f"Performance measure {m!r} returned an array of shape "
+                             f"{matrix.shape}; it must give every pair of the {len(names)} "
+                             f"models a similarity, shape ({len(names)}, {len(names)}).")
         np.fill_diagonal(matrix, 1.0)   # a model with itself: not a pair, never used
         bad = np.argwhere(np.isnan(matrix))
         if bad.size:
@@ -369,13 +213,8 @@ def rep_vs_performance(representational, predictions, labels, *,
                           "pvalue", "pvalue_adjusted", "ci_low", "ci_high", "confidence",
                           "n_models", "n_pairs", "n_permutations", "n_resamples",
                           "alternative", "seed", "models"])
-    if correction == "none":
-        table["pvalue_adjusted"] = table["pvalue"]
-    elif len(table):
-        from ..stats import correct_pvalues
-
-        table["pvalue_adjusted"] = correct_pvalues(table["pvalue"].to_numpy(float),
-                                                   method=correction)
+    table["pvalue_adjusted"] = correct_pvalues(table["pvalue"].to_numpy(float),
+                                               method=correction)
     return table
 
 
@@ -552,65 +391,4 @@ def _from_store(store, names, *, method, layers, filters):
         result = multi_model_rdm(store, names, method=method, layers=[name], **filters)
         items.extend(_split_by_layer(result, names, None, single=True))
     return items
-
-
-# ====================================================================== zoo
-
-
-def read_zoo_predictions(models=None):
-    """Predictions of zoo models on the digits test split, and the true labels.
-
-    Parameters
-    ----------
-    models : sequence of str, optional
-        Zoo entries, with or without the ``"zoo:"`` prefix (the keys of the
-        result keep the names as given, to match a store's ``model`` column).
-        Default: the final entries of every run (``convnet_s0``, ...).
-
-    Returns
-    -------
-    predictions : dict of str to ndarray of shape (450,)
-        The predicted digit of every test stimulus, per model.
-    labels : ndarray of shape (450,)
-        The true digits, in the same order (``deeprsa.digits(split="test")``).
-
-    Raises
-    ------
-    ValueError
-        If a name is not a zoo entry (with a did-you-mean).
-
-    Examples
-    --------
-    >>> predictions, labels = read_zoo_predictions(["zoo:convnet_s0", "convnet_s1"])
-    >>> sorted(predictions), labels.shape
-    (['convnet_s1', 'zoo:convnet_s0'], (450,))
-    >>> round(float((predictions["zoo:convnet_s0"] == labels).mean()), 3)
-    0.973
-    """
-    from .. import zoo
-    from ..datasets import digits
-
-    if models is None:
-        entries = zoo.list_entries()
-        models = entries.loc[entries["final"], "name"].tolist()
-    elif isinstance(models, str):
-        models = [models]
-    names = [_zoo_name(m) for m in models]
-    cards = {m: zoo.card(name) for m, name in zip(models, names, strict=True)}
-    ids = cards[models[0]]["stimulus_ids"]
-    meta = digits(split="test").metadata
-    labels = meta.loc[ids, "label"].to_numpy()
-    predictions = {}
-    for m, c in cards.items():
-        if c["stimulus_ids"] != ids:  # pragma: no cover - the shipped zoo shares one split
-            raise ValueError(f"Zoo entry {m!r} was evaluated on other stimuli than "
-                             f"{models[0]!r}.")
-        predictions[str(m)] = np.asarray(c["predictions"], dtype=np.int64)
-    return predictions, labels
-
-
-def _zoo_name(model: str) -> str:
-    if not isinstance(model, str):
-        raise TypeError(f"Zoo model names are str, got {type(model).__name__}.")
-    return model[len("zoo:"):] if model.startswith("zoo:") else model
 

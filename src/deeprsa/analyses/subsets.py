@@ -1,7 +1,7 @@
 """Stimulus subsets chosen by their dissimilarities in a layer.
 
-Seed 002 picks, from 1000 objects, the 50 that are as different as can be
-(``get_extreme_dissims_total``), or a subset whose mean dissimilarity is as
+pytorch_feature_analysis picks, from 1000 objects, the 50 that are as different as
+can be (``get_extreme_dissims_total``), or a subset whose mean dissimilarity is as
 close as possible to a target. :func:`extreme_subset` and
 :func:`target_subset` do this for an RDM, an array or every layer of a store:
 a greedy start, then swaps of one stimulus in for one out while they improve
