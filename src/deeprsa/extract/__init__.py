@@ -15,5 +15,6 @@ __all__ = ["extract", "list_reductions", "register_reduction", "REDUCTIONS"]
 from ._engine import forward_batches as forward_batches  # noqa: E402
 from ._extract import LayerPlan as LayerPlan  # noqa: E402
 from ._extract import _plan as _plan  # noqa: E402
+from ._extract import create_arrays as create_arrays  # noqa: E402
 from ._extract import probe_layers as probe_layers  # noqa: E402
 from .reductions import _reduce as _reduce  # noqa: E402

@@ -174,6 +174,16 @@ def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
     layer to its ``key``, ``array``, ``done`` (rows on disk) and ``width``.
     """
     layer_plan = probe_layers(loaded, stimuli, layers, reduction=reduction, device=device)
+    plan = create_arrays(store, stimuli, layer_plan, batch_size=batch_size)
+    return loaded.module, loaded.preprocessing, layer_plan.reductions, plan
+
+
+def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size) -> dict:
+    """Create (or reopen, to resume) one store array per layer of ``layer_plan``.
+
+    Returns ``{layer: {"key", "array", "done", "width"}}``, ``done`` being the
+    rows already on disk (all of them for a complete array).
+    """
     store.add_stimuli(stimuli.stimulus_ids, stimuli.content_hash())
     plan = {}
     for name in layer_plan.names:
@@ -181,7 +191,10 @@ def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device):
         key, array, done = store.create(
             "activations", layer_plan.fields[name], shape=(len(stimuli), width),
             dtype="float32", chunks=_chunks(batch_size, width))
+        if key != layer_plan.keys[name]:  # pragma: no cover - the keys are one derivation
+            raise RuntimeError(f"Layer {name!r}: store key {key} differs from the planned "
+                               f"{layer_plan.keys[name]}.")
         if store.has(key):
             done = len(stimuli)
         plan[name] = {"key": key, "array": array, "done": done, "width": width}
-    return loaded.module, loaded.preprocessing, layer_plan.reductions, plan
+    return plan

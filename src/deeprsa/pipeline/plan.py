@@ -48,16 +48,40 @@ class Task:
 
 @dataclass(frozen=True)
 class ModelLayers:
-    """One model of the plan, probed: its layers, their reductions, widths and keys."""
+    """One model of the plan, probed: its layers, their reductions, widths and keys.
+
+    Attributes
+    ----------
+    model : ModelPlan
+    layer_plan : deeprsa.extract.LayerPlan
+        What probing the layers found (names, reductions, widths, store keys).
+    info : mapping
+        What loading told: ``seed``, ``weights_hash``, ``test_accuracy`` (zoo cards).
+    """
 
     model: ModelPlan
-    layers: tuple
-    reductions: Mapping
-    widths: Mapping
-    fields: Mapping
-    keys: Mapping
+    layer_plan: object
     info: Mapping = field(default_factory=dict)
-    """What loading told: ``seed``, ``weights_hash``, ``test_accuracy`` (zoo cards)."""
+
+    @property
+    def layers(self) -> tuple:
+        return self.layer_plan.names
+
+    @property
+    def reductions(self) -> Mapping:
+        return self.layer_plan.reductions
+
+    @property
+    def widths(self) -> Mapping:
+        return self.layer_plan.widths
+
+    @property
+    def fields(self) -> Mapping:
+        return self.layer_plan.fields
+
+    @property
+    def keys(self) -> Mapping:
+        return self.layer_plan.keys
 
 
 @dataclass(frozen=True)
@@ -213,8 +237,7 @@ def _probe(model: ModelPlan, stimuli, config: RunConfig) -> ModelLayers:
                                                  f"{model.name!r}): {_message(err)}") from None
     info = {"seed": loaded.seed, "weights_hash": loaded.weights_hash,
             "test_accuracy": dict(loaded.info).get("test_accuracy")}
-    return ModelLayers(model, found.names, found.reductions, found.widths, found.fields,
-                       found.keys, info)
+    return ModelLayers(model, found, info)
 
 
 def _message(err) -> str:

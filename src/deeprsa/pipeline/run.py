@@ -1,0 +1,103 @@
+"""run_config: a plan end to end, validated first, on either executor, into one report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .plan import as_config, build_plan
+
+__all__ = ["run_config"]
+
+log = logging.getLogger("deeprsa.pipeline")
+
+
+def run_config(config, *, out_dir=None, progress: bool = True, command: str | None = None,
+               executor=None) -> Path:
+    """Execute a run plan: stimuli, extraction, RDMs, comparisons, analyses, figures, report.
+
+    The whole plan is checked first (:func:`build_plan`: stimuli and their
+    columns, every model and layer, the analyses' options), so a mistake
+    fails in seconds, before any extraction. The plan is logged, then the
+    executor fills the store (extraction, RDMs, comparisons: whatever is
+    there already is skipped) and the report sections read it.
+
+    Parameters
+    ----------
+    config : RunConfig, mapping, or str or Path of a TOML file
+        The plan; a mapping or file is checked first (:func:`deeprsa.load_config`).
+    out_dir : str or Path, optional
+        The run directory; default the config's ``outputs.dir``.
+    progress : bool, default=True
+        Show progress bars (extraction, RDMs).
+    command : str, optional
+        The command line, recorded in the provenance.
+    executor : SerialExecutor, DaskExecutor or None
+        Who computes the store stages; default :class:`SerialExecutor`. A
+        :class:`~deeprsa.pipeline.dask.DaskExecutor` runs them on a Dask
+        cluster; the results and the provenance are the same.
+
+    Returns
+    -------
+    Path
+        The HTML report, or the run directory when ``outputs.report`` is false.
+
+    Raises
+    ------
+    ConfigError
+        If the plan is invalid or names layers, columns or models that are not there.
+    """
+    from ..report import RunRecord, write_report
+    from ..store import Store
+    from .sections import RunContext, sections
+    from .serial import SerialExecutor
+
+    config, config_file = as_config(config)
+    out = Path(out_dir) if out_dir is not None else config.resolve(
+        config.outputs.dir or "deeprsa_results")
+    record = RunRecord(out, title=config.title, formats=config.outputs.formats)
+    record.provenance["config"] = config.to_dict()
+    if command:
+        record.provenance["command"] = command
+    if config_file is not None:
+        record.provenance["config_file"] = str(config_file.resolve())
+        record.provenance["config_text"] = config_file.read_text()
+    with record.step("plan"):
+        plan = build_plan(config)
+    log.info("%s", plan.describe())
+    store = Store(out / "store")
+    work = (executor or SerialExecutor()).run(plan, store, record=record, progress=progress)
+    record.provenance["models"] = _model_rows(plan, work)
+    run = RunContext(plan, store, record, progress=progress)
+    for name, section in sections(config):
+        with record.step(name):
+            section(run)
+    record.provenance["store"] = str(store.path)
+    record.provenance["store_keys"] = _store_keys(store)
+    run_dir = record.save()
+    if not config.outputs.report:
+        return run_dir
+    return write_report(run_dir)
+
+
+def _model_rows(plan, work) -> list[dict]:
+    """One provenance row per model: spec, weights, seed and hash, layers, what was done."""
+    rows = []
+    for m in plan.models:
+        done = {}
+        for w in work:
+            if w["stage"] == "extract" and w["model"] == m.model.name:
+                done[w["status"]] = done.get(w["status"], 0) + 1
+        rows.append({"name": m.model.name, "group": m.model.group, "spec": m.model.spec,
+                     "weights": m.model.weights, "seed": m.info.get("seed"),
+                     "weights_hash": m.info.get("weights_hash"), "layers": len(m.layers),
+                     "test_accuracy": m.info.get("test_accuracy"),
+                     "extraction": ", ".join(f"{s} {n}" for s, n in done.items())})
+    return rows
+
+
+def _store_keys(store) -> list[dict]:
+    entries = store.entries()
+    columns = [c for c in ("kind", "model", "layer", "measure", "key") if c in entries]
+    entries = entries.sort_values([c for c in ("kind", "model") if c in entries], kind="stable")
+    return entries[columns].astype(object).where(entries[columns].notna(), "").to_dict("records")
