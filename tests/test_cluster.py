@@ -12,8 +12,7 @@ import pytest
 
 import deeprsa
 from deeprsa import Store, compute_rdms, extract, load_model, multi_model_rdm
-from deeprsa.config import RunConfig
-from deeprsa.rdm import _ids_key
+from deeprsa.pipeline import RunConfig
 
 # ============================================================================ block markers
 # (store additions; no Dask needed)
@@ -87,7 +86,7 @@ def test_markers_need_a_writable_store(store):
 
 
 def test_missing_shards_skip_the_serial_prefix_and_marked_shards(store):
-    from deeprsa.cluster import _missing_shards
+    from deeprsa.pipeline.dask import _missing_shards
 
     key, _, _ = store.create("activations", {"layer": "a"}, shape=(100, 3), chunks=(16, 3))
     store.mark_blocks_done(key, ["64-96"])
@@ -101,8 +100,8 @@ def test_missing_shards_skip_the_serial_prefix_and_marked_shards(store):
 
 
 def test_comparing_an_rdm_with_nan_entries_says_what_to_use(store):
-    from deeprsa.cluster import _prepare_item
     from deeprsa.compare import _METHODS
+    from deeprsa.pipeline._dask_tasks import prepare_input
 
     matrix = np.ones((4, 4)) - np.eye(4)
     matrix[0, 1] = matrix[1, 0] = np.nan
@@ -110,25 +109,25 @@ def test_comparing_an_rdm_with_nan_entries_says_what_to_use(store):
     msg = (f"RDM {key} holds NaN entries; compare such RDMs with deeprsa.multi_model_rdm, "
            "which leaves those pairs out of every comparison.")
     with pytest.raises(ValueError, match=re.escape(msg)):
-        _prepare_item(str(store.path), key, "rdms", 4, 4, _METHODS["spearman"], {},
+        prepare_input(str(store.path), key, "rdms", 4, 4, _METHODS["spearman"], {},
                       {"blas": 1, "torch": 1})
 
 
 def test_an_rdm_is_not_finished_while_tiles_are_missing(store):
-    from deeprsa.cluster import _finish_rdm
-    from deeprsa.rdm import _MEASURES
+    from deeprsa.pipeline._dask_tasks import finish_rdm
+    from deeprsa.rdm.measures import _MEASURES
 
     key, _, _ = store.create("rdms", {"name": "x"}, shape=(4, 4), chunks=(2, 2))
     store.mark_blocks_done(key, ["0-0", "1-1"])
     msg = (f"RDM {key} has 2 of 3 tiles on disk after all its tasks finished; run the plan "
            "again to complete it.")
     with pytest.raises(RuntimeError, match=re.escape(msg)):
-        _finish_rdm(store, key, _MEASURES["correlation"], 3, ("a", "b", "c", "d"))
+        finish_rdm(store, key, _MEASURES["correlation"], 3, ("a", "b", "c", "d"))
     assert not store.has(key)
 
 
 def test_start_cluster_names_the_extra_to_install(monkeypatch):
-    from deeprsa.cluster import start_cluster
+    from deeprsa.pipeline.dask import start_cluster
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     msg = ('Running on a Dask cluster needs the optional package dask.distributed: '
@@ -140,7 +139,7 @@ def test_start_cluster_names_the_extra_to_install(monkeypatch):
 @pytest.mark.parametrize("cluster", ["local:0", "local:two", "local:"])
 def test_start_cluster_checks_the_number_of_local_workers(cluster):
     pytest.importorskip("distributed")
-    from deeprsa.cluster import start_cluster
+    from deeprsa.pipeline.dask import start_cluster
 
     msg = ("cluster must be 'local', 'local:N' with N a positive number of workers, or a "
            f"scheduler address; got {cluster!r}.")
@@ -149,7 +148,7 @@ def test_start_cluster_checks_the_number_of_local_workers(cluster):
 
 
 def test_start_cluster_wants_a_string():
-    from deeprsa.cluster import start_cluster
+    from deeprsa.pipeline.dask import start_cluster
 
     msg = "cluster must be a str ('local', 'local:N' or a scheduler address), got int."
     with pytest.raises(TypeError, match=re.escape(msg)):
@@ -157,9 +156,9 @@ def test_start_cluster_wants_a_string():
 
 
 @pytest.mark.parametrize("option, value", [("rdm_batch_size", 0), ("shard_size", -64),
-                                           ("n_threads", 1.5), ("rdm_batch_size", True)])
+                                           ("n_jobs", 1.5), ("rdm_batch_size", True)])
 def test_run_plan_checks_its_sizes(option, value):
-    from deeprsa.cluster import run_plan
+    from deeprsa.pipeline.dask import run_plan
 
     msg = f"{option} must be None or a positive int, got {value!r}."
     with pytest.raises(ValueError, match=re.escape(msg)):
@@ -168,10 +167,10 @@ def test_run_plan_checks_its_sizes(option, value):
 
 def test_run_plan_wants_a_client():
     pytest.importorskip("distributed")
-    from deeprsa.cluster import run_plan
+    from deeprsa.pipeline.dask import run_plan
 
     msg = ("client must be a distributed.Client, got str; start one with "
-           "deeprsa.cluster.start_cluster('local:2').")
+           "deeprsa.pipeline.dask.start_cluster('local:2').")
     with pytest.raises(TypeError, match=re.escape(msg)):
         run_plan(None, "tcp://localhost:8786", store="unused")
 
@@ -211,12 +210,12 @@ def cluster():
     pytest.importorskip("distributed")
     import dask
 
-    from deeprsa.cluster import start_cluster
+    from deeprsa.pipeline.dask import start_cluster
 
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    logger = logging.getLogger("deeprsa.cluster")
+    logger = logging.getLogger("deeprsa.pipeline.dask")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
@@ -238,9 +237,9 @@ def plan():
 
 @pytest.fixture(scope="module")
 def stimuli(plan):
-    from deeprsa.cluster import _plan_stimuli
+    from deeprsa.pipeline.plan import draw_stimuli
 
-    return _plan_stimuli(plan)
+    return draw_stimuli(plan)
 
 
 @pytest.fixture(scope="module")
@@ -257,15 +256,15 @@ def serial(plan, stimuli, tmp_path_factory):
                      batch_size=B, progress=False)
     comparisons = {method: multi_model_rdm(store, names, method=method,
                                            measure=plan.rdm.measures[0],
-                                           stimuli=_ids_key(stimuli.stimulus_ids))
+                                           stimuli=stimuli.content_hash())
                    for method in plan.compare.methods}
     return store, comparisons
 
 
 def assert_same_arrays(serial_store, store):
-    """Every activations and RDM array of the serial store, bitwise, under the same key."""
+    """Every activations, RDM and comparison array of the serial store, bitwise, same key."""
     keys = serial_store.entries()
-    assert set(keys["kind"]) == {"activations", "rdms"}
+    assert set(keys["kind"]) == {"activations", "rdms", "comparisons"}
     for key in keys["key"]:
         assert store.has(key), key
         a, b = serial_store.read(key), store.read(key)
@@ -280,7 +279,7 @@ def test_the_dashboard_link_is_logged_when_a_cluster_starts(cluster):
 
 
 def test_plan_on_two_workers_equals_the_serial_run(cluster, plan, stimuli, serial, tmp_path):
-    from deeprsa.cluster import run_plan
+    from deeprsa.pipeline.dask import run_plan
 
     client, _ = cluster
     serial_store, serial_comparisons = serial
@@ -369,7 +368,7 @@ def test_a_worker_killed_during_rdm_tiles_loses_nothing_finished(cluster, plan, 
                                                                  serial, tmp_path):
     from distributed import KilledWorker
 
-    from deeprsa.cluster import run_plan
+    from deeprsa.pipeline.dask import run_plan
 
     client, _ = cluster
     marker = tmp_path / "kill-once"
@@ -447,7 +446,8 @@ def test_deeprsa_keeps_dask_out_of_plain_imports():
     # `import deeprsa` must not import dask: it is an optional extra.
     import subprocess
 
-    code = "import sys, deeprsa, deeprsa.cluster; print('distributed' in sys.modules)"
+    code = ("import sys, deeprsa, deeprsa.pipeline.dask, deeprsa.cluster; "
+            "print('distributed' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"

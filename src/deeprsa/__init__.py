@@ -7,8 +7,8 @@ stimuli -> models/layers -> extract -> store -> rdm -> compare/align/stats
 stage on first use (numpy, pandas, torch and matplotlib load only then).
 """
 
-from ._version import __version__
 from . import zoo as _zoo  # noqa: F401  (registers the zoo: model source; imports no torch)
+from ._version import __version__
 
 # Public name -> the module that defines it (relative to this package).
 _HOMES = {

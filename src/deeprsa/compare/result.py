@@ -186,6 +186,8 @@ class ComparisonResult:
         attrs = json.loads(json.dumps(
             {"kind": self.kind, "n_stimuli": self.n_stimuli, "n_entries": self.n_entries,
              "symmetric": self.symmetric, "metadata_a": records_a, "metadata_b": records_b,
+             "columns_a": [str(c) for c in self.metadata_a.columns],
+             "columns_b": [str(c) for c in self.metadata_b.columns],
              "provenance": {k: v for k, v in self.provenance.items() if k != "key"}},
             default=str))
         return store.write("comparisons", fields, self.matrix, attrs=attrs)
@@ -209,8 +211,10 @@ class ComparisonResult:
         provenance = dict(attrs.get("provenance", {}))
         stimuli = provenance.get("stimuli")
         ids = store.stimulus_ids(stimuli) if stimuli else None
+        meta_a = pd.DataFrame(attrs["metadata_a"], columns=attrs.get("columns_a"))
+        meta_b = pd.DataFrame(attrs["metadata_b"], columns=attrs.get("columns_b"))
         return cls(store.read(key), fields["method"], fields["params"], attrs["kind"],
-                   pd.DataFrame(attrs["metadata_a"]), pd.DataFrame(attrs["metadata_b"]),
+                   meta_a, meta_b,
                    attrs["n_stimuli"], attrs["n_entries"], attrs["symmetric"], ids,
                    {**provenance, "key": key})
 

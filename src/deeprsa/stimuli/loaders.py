@@ -8,9 +8,9 @@ the registry; :func:`register_loader` adds one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .._validation import Registry
 

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..stimuli.datasets import digits_split
 from ..models import Preprocessing
+from ..stimuli.datasets import digits_split
 
 # Mean and std of the training split's pixels (in [0, 1]), rounded to 4 decimals. Training
 # and the preprocessing of every loaded entry use exactly these numbers.
