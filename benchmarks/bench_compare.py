@@ -100,7 +100,7 @@ def _case(title, method, rsa_method, n_rdms, n_stimuli, repeat):
     t_thr, _ = _time(ours_threads, repeat)
     t_ref, m_ref = _time(reference, repeat)
     vector_bytes = vectors.nbytes
-    rdm_bytes = sum(r.matrix().nbytes for r in rdms)
+    rdm_bytes = sum(r.matrix.nbytes for r in rdms)
     p_ours, p_vec, p_ref = _peak(ours), _peak(ours_vectors), _peak(reference)
 
     print(f"\n{title}: {n_rdms} RDMs x {n_stimuli} stimuli "

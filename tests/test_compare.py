@@ -263,7 +263,7 @@ def test_to_rdm_labels_entries_by_model_and_layer():
     assert rdm.stimulus_ids == ("net|l0", "net|l1", "net|l2")
     assert rdm.provenance["measure"] == "spearman"
     assert rdm.provenance["measure_sub"] == "correlation"
-    assert_allclose(rdm.matrix(), 1 - compare_rdms(rdms).matrix, atol=1e-12)
+    assert_allclose(rdm.matrix, 1 - compare_rdms(rdms).matrix, atol=1e-12)
 
 
 # ---------------------------------------------------------------- representations
@@ -537,7 +537,7 @@ def test_second_order_meta_rdms_compare_entries_within_groups():
     rdm = meta["rdm"][2]  # fc, spearman
     assert rdm.stimulus_ids == ("obj1", "obj2", "obj3", "obj4")
     expected = 1 - compare_rdms(list(table["rdm"][4:]), method="spearman").matrix
-    assert_allclose(rdm.matrix(), expected, atol=1e-12)
+    assert_allclose(rdm.matrix, expected, atol=1e-12)
     assert rdm.provenance["layer"] == "fc" and rdm.provenance["measure_sub"] == "correlation"
 
 
@@ -551,7 +551,7 @@ def test_third_order_rdm_of_meta_rdms_shifts_the_sub_suffix():
     assert (third["measure_sub_sub"] == "correlation").all() and (third["order"] == 3).all()
     assert third["rdm"][0].stimulus_ids == ("conv1", "fc")
     expected = 1 - compare_rdms(list(meta["rdm"][meta["measure"] == "spearman"])).matrix[0, 1]
-    assert_allclose(third["rdm"][0].matrix()[0, 1], expected, rtol=1e-12)
+    assert_allclose(third["rdm"][0].matrix[0, 1], expected, rtol=1e-12)
 
 
 def test_meta_rdm_entries_can_combine_variables():

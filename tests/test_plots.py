@@ -51,7 +51,7 @@ def test_plot_rdm_sorts_stimuli_by_class_with_named_ticks_and_boundaries(shuffle
     (lines,) = _boundaries(ax)
     assert len(lines.get_segments()) == 2 * (3 - 1)  # one row and one column line per boundary
     order = np.argsort(classes, kind="stable")
-    assert_allclose(ax.images[0].get_array(), rdm.matrix()[np.ix_(order, order)], rtol=0)
+    assert_allclose(ax.images[0].get_array(), rdm.matrix[np.ix_(order, order)], rtol=0)
     assert colorbar_ax.get_ylabel() == "correlation distance (1 − Pearson r)"
     assert ax.get_title() == "net · fc"
 
@@ -67,7 +67,7 @@ def test_plot_rdm_percentile_colours_by_rank_among_pairs(shuffled):
     assert fig.axes[1].get_ylabel() == "percentile of correlation distance (1 − Pearson r)"
     # Same percentiles as RDM.percentile(), which follows scipy's percentileofscore.
     order = np.argsort(classes, kind="stable")
-    assert_allclose(shown, rdm.percentile().matrix()[np.ix_(order, order)], rtol=1e-12)
+    assert_allclose(shown, rdm.percentile().matrix[np.ix_(order, order)], rtol=1e-12)
 
 
 @pytest.mark.parametrize("labels", [
@@ -89,7 +89,7 @@ def test_plot_rdm_without_sorting_keeps_the_order_and_marks_every_change(shuffle
     ax = fig.axes[0]
     changes = sum(a != b for a, b in zip(classes[:-1], classes[1:], strict=True))
 
-    assert_allclose(ax.images[0].get_array(), rdm.matrix(), rtol=0)
+    assert_allclose(ax.images[0].get_array(), rdm.matrix, rtol=0)
     assert len(_boundaries(ax)[0].get_segments()) == 2 * changes
 
 
@@ -142,7 +142,7 @@ def _layer_rdms(n_layers=4, classes=(0, 0, 0, 1, 1, 1, 2, 2, 2)):
     rdms = []
     for k in range(n_layers):
         rdm, _ = _blocky_rdm(list(classes), seed=k)
-        rdms.append(RDM(rdm.matrix(), rdm.stimulus_ids,
+        rdms.append(RDM(rdm.matrix, rdm.stimulus_ids,
                         {"model": "net", "layer": f"layer{k}", "measure": "euclidean"}))
     return rdms
 
@@ -163,13 +163,13 @@ def test_plot_rdms_draws_one_panel_per_layer_and_one_shared_colourbar():
 def test_plot_rdms_raw_panels_share_one_scale():
     rdms = _layer_rdms(3)
     fig = plots.plot_rdms(rdms, percentile=False)
-    top = max(float(r.matrix().max()) for r in rdms)
+    top = max(float(r.matrix.max()) for r in rdms)
     assert all(ax.images[0].get_clim() == (0.0, top) for ax in fig.axes if ax.images)
 
 
 def test_plot_rdms_rejects_rdms_over_other_stimuli():
     a, b = _layer_rdms(2)
-    other = RDM(b.matrix(), [f"t{i}" for i in range(9)], {"layer": "x"})
+    other = RDM(b.matrix, [f"t{i}" for i in range(9)], {"layer": "x"})
     msg = "All RDMs must share stimulus ids in the same order; RDM 'x' differs from the first."
     with pytest.raises(ValueError, match=re.escape(msg)):
         plots.plot_rdms([a, other])
@@ -180,7 +180,7 @@ def _two_models():
     for model, n in (("alexnet", 3), ("vgg", 2)):
         for k in range(n):
             rdm, _ = _blocky_rdm([0, 0, 1, 1, 2, 2], seed=10 * len(model) + k)
-            rdms.append(RDM(rdm.matrix(), rdm.stimulus_ids,
+            rdms.append(RDM(rdm.matrix, rdm.stimulus_ids,
                             {"model": model, "layer": f"conv{k + 1}", "measure": "correlation"}))
     return rdms
 

@@ -113,7 +113,7 @@ def test_every_builtin_measure_has_a_reference():
 @pytest.mark.parametrize("dtype, tol", [("float64", F64), ("float32", F32)])
 def test_agrees_with_scipy_pdist(activations, measure, dtype, tol):
     rdm = compute_rdm(activations, measure=measure, dtype=dtype)
-    assert rdm.matrix().dtype == np.dtype(dtype)
+    assert rdm.matrix.dtype == np.dtype(dtype)
     assert_allclose(rdm.vector(), REFERENCES[measure](activations), **tol)
 
 
@@ -150,7 +150,7 @@ def test_agrees_with_rsatoolbox(network_activations, ours, theirs, params, dtype
 @pytest.mark.parametrize("measure", list_measures())
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_symmetric_with_exact_zero_diagonal(activations, measure, dtype):
-    D = compute_rdm(activations, measure=measure, dtype=dtype, batch_size=5).matrix()
+    D = compute_rdm(activations, measure=measure, dtype=dtype, batch_size=5).matrix
     assert_array_equal(D, D.T)
     assert_array_equal(np.diagonal(D), 0)
     assert D.min() >= 0
@@ -163,7 +163,7 @@ def test_rdm_follows_stimulus_order(activations, ids, measure):
     rdm = compute_rdm(activations, measure=measure, stimulus_ids=ids, dtype="float64")
     shuffled = compute_rdm(activations[order], measure=measure,
                            stimulus_ids=[ids[i] for i in order], dtype="float64")
-    assert_allclose(shuffled.subset(ids).matrix(), rdm.matrix(), **SAME64)
+    assert_allclose(shuffled.subset(ids).matrix, rdm.matrix, **SAME64)
 
 
 @pytest.mark.parametrize("measure", list_measures())
@@ -171,7 +171,7 @@ def test_rdm_follows_stimulus_order(activations, ids, measure):
 def test_tiled_equals_untiled(activations, measure, batch_size):
     untiled = compute_rdm(activations, measure=measure, dtype="float64", batch_size=12)
     tiled = compute_rdm(activations, measure=measure, dtype="float64", batch_size=batch_size)
-    assert_allclose(tiled.matrix(), untiled.matrix(), **SAME64)
+    assert_allclose(tiled.matrix, untiled.matrix, **SAME64)
 
 
 @pytest.mark.parametrize("measure", list_measures())
@@ -181,7 +181,7 @@ def test_streamed_rows_equal_in_memory_and_are_never_read_whole(activations, mea
     lazy = InaccessibleArray(activations, max_rows=batch_size)
     streamed = compute_rdm(lazy, measure=measure, dtype="float64", batch_size=batch_size)
     in_memory = compute_rdm(activations, measure=measure, dtype="float64")
-    assert_allclose(streamed.matrix(), in_memory.matrix(), **SAME64)
+    assert_allclose(streamed.matrix, in_memory.matrix, **SAME64)
     assert lazy.reads and all(stop - start <= batch_size for start, stop in lazy.reads)
 
 
@@ -190,7 +190,7 @@ def test_torch_cpu_path_matches_numpy(activations, measure):
     pytest.importorskip("torch")
     numpy_rdm = compute_rdm(activations, measure=measure)
     torch_rdm = compute_rdm(activations, measure=measure, device="cpu", batch_size=5)
-    assert_allclose(torch_rdm.matrix(), numpy_rdm.matrix(), rtol=1e-5, atol=1e-5)
+    assert_allclose(torch_rdm.matrix, numpy_rdm.matrix, rtol=1e-5, atol=1e-5)
     assert torch_rdm.provenance["device"] == "cpu"
 
 
@@ -200,7 +200,7 @@ def test_torch_cpu_path_matches_numpy(activations, measure):
 def test_cuda_path_matches_numpy(network_activations, measure):
     numpy_rdm = compute_rdm(network_activations, measure=measure)
     cuda_rdm = compute_rdm(network_activations, measure=measure, device="cuda")
-    assert_allclose(cuda_rdm.matrix(), numpy_rdm.matrix(), rtol=1e-5, atol=1e-5)
+    assert_allclose(cuda_rdm.matrix, numpy_rdm.matrix, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("measure", ["correlation", "spearman"])
@@ -210,20 +210,20 @@ def test_correlation_unchanged_by_positive_affine_change_per_stimulus(activation
     shift = rng.uniform(-5, 5, size=(len(activations), 1))
     before = compute_rdm(activations, measure=measure, dtype="float64")
     after = compute_rdm(activations * scale + shift, measure=measure, dtype="float64")
-    assert_allclose(after.matrix(), before.matrix(), **SAME64)
+    assert_allclose(after.matrix, before.matrix, **SAME64)
 
 
 def test_spearman_unchanged_by_a_monotone_map(activations):
     before = compute_rdm(activations, measure="spearman", dtype="float64")
     after = compute_rdm(np.exp(activations), measure="spearman", dtype="float64")
-    assert_allclose(after.matrix(), before.matrix(), **SAME64)
+    assert_allclose(after.matrix, before.matrix, **SAME64)
 
 
 @pytest.mark.parametrize("measure", ["euclidean", "sqeuclidean", "normalized_euclidean"])
 def test_euclidean_measures_ignore_a_common_shift(activations, measure):
     before = compute_rdm(activations, measure=measure, dtype="float64")
     after = compute_rdm(activations + 1e3, measure=measure, dtype="float64")
-    assert_allclose(after.matrix(), before.matrix(), rtol=1e-9, atol=1e-9)
+    assert_allclose(after.matrix, before.matrix, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("measure", ["correlation", "spearman", "cosine"])
@@ -246,7 +246,7 @@ def test_constant_rows_warn_with_ids_and_get_the_documented_values(activations, 
            "undefined: ['s3', 's7']. They get dissimilarity 1 (no similarity) to every other "
            "stimulus and 0 between two constant rows.")
     with pytest.warns(ConstantPatternWarning, match=re.escape(msg)):
-        D = compute_rdm(X, measure=measure, stimulus_ids=ids, batch_size=5).matrix()
+        D = compute_rdm(X, measure=measure, stimulus_ids=ids, batch_size=5).matrix
     assert not np.isnan(D).any()
     others = [i for i in range(12) if i not in (3, 7)]
     assert_array_equal(D[3, others], 1)
@@ -263,7 +263,7 @@ def test_all_zero_rows_warn_for_cosine_but_constant_rows_do_not(activations, ids
            "['s0', 's1']. They get dissimilarity 1 (no similarity) to every other stimulus "
            "and 0 between two all-zero rows.")
     with pytest.warns(ConstantPatternWarning, match=re.escape(msg)):
-        D = compute_rdm(X, measure="cosine", stimulus_ids=ids).matrix()
+        D = compute_rdm(X, measure="cosine", stimulus_ids=ids).matrix
     assert_array_equal(D[0, 2:], 1)
     assert D[0, 1] == 0
     assert_allclose(D[2, 3:], pdist(X[2:], "cosine")[:9], **F32)
@@ -440,18 +440,18 @@ def test_describe_measures_lists_every_measure():
 # ---------------------------------------------------------------- the RDM class
 def test_vector_is_scipy_squareform_order(activations):
     rdm = compute_rdm(activations, dtype="float64")
-    assert_array_equal(rdm.vector(), squareform(rdm.matrix(), checks=False))
+    assert_array_equal(rdm.vector(), squareform(rdm.matrix, checks=False))
     back = RDM.from_vector(rdm.vector(), rdm.stimulus_ids, rdm.provenance)
-    assert_array_equal(back.matrix(), rdm.matrix())
+    assert_array_equal(back.matrix, rdm.matrix)
 
 
 def test_matrix_vector_and_provenance_are_read_only(activations):
     given = np.array([[0.0, 1.0], [1.0, 0.0]])
     rdm = RDM(given, ["a", "b"], {"params": {"p": 1}})
     given[0, 1] = 5  # the RDM holds its own copy
-    assert rdm.matrix()[0, 1] == 1
+    assert rdm.matrix[0, 1] == 1
     with pytest.raises(ValueError, match="read-only"):
-        rdm.matrix()[0, 1] = 2
+        rdm.matrix[0, 1] = 2
     with pytest.raises(ValueError, match="read-only"):
         rdm.vector()[0] = 2
     with pytest.raises(TypeError):
@@ -462,7 +462,7 @@ def test_subset_restricts_and_reorders(activations, ids):
     rdm = compute_rdm(activations, stimulus_ids=ids, dtype="float64")
     sub = rdm.subset(["s5", "s1", "s9"])
     assert sub.stimulus_ids == ("s5", "s1", "s9")
-    assert_array_equal(sub.matrix(), rdm.matrix()[np.ix_([5, 1, 9], [5, 1, 9])])
+    assert_array_equal(sub.matrix, rdm.matrix[np.ix_([5, 1, 9], [5, 1, 9])])
 
 
 def test_subset_names_missing_ids(activations, ids):
@@ -477,7 +477,7 @@ def test_rank_averages_ties_and_percentile_matches_scipy():
                           {"measure": "correlation", "key": "abc"})
     ranks = rdm.rank()
     assert_array_equal(ranks.vector(), rankdata(rdm.vector()))
-    assert_array_equal(np.diagonal(ranks.matrix()), 0)
+    assert_array_equal(np.diagonal(ranks.matrix), 0)
     v = rdm.vector()
     assert_allclose(rdm.percentile().vector(), percentileofscore(v, v, kind="rank"),
                     rtol=1e-12)
@@ -499,7 +499,7 @@ def test_to_frame_has_one_row_per_pair_with_provenance():
 
 def test_nearly_symmetric_matrices_are_repaired():
     m = np.array([[1e-12, 1.0], [1.0 + 1e-12, 0.0]])
-    assert_array_equal(RDM(m, ["a", "b"]).matrix(), [[0, 1 + 5e-13], [1 + 5e-13, 0]])
+    assert_array_equal(RDM(m, ["a", "b"]).matrix, [[0, 1 + 5e-13], [1 + 5e-13, 0]])
 
 
 @pytest.mark.parametrize("matrix, ids, msg", [
@@ -614,14 +614,14 @@ def test_compute_from_store_reads_row_tiles_and_saves(tmp_path, activations, ids
 
     assert wrappers[0].reads
     expected = compute_rdm(activations.astype(np.float32), stimulus_ids=ids, dtype="float64")
-    assert_allclose(rdm.matrix(), expected.matrix(), **SAME64)
+    assert_allclose(rdm.matrix, expected.matrix, **SAME64)
     assert rdm.stimulus_ids == tuple(ids)
     assert {k: rdm.provenance[k] for k in ("model", "layer", "reduction", "measure", "dtype",
                                            "activations")} == {
         "model": "m", "layer": "conv", "reduction": "flatten", "measure": "correlation",
         "dtype": "float64", "activations": keys["conv"]}
     loaded = RDM.load(store, rdm.provenance["key"])
-    assert_array_equal(loaded.matrix(), rdm.matrix())
+    assert_array_equal(loaded.matrix, rdm.matrix)
     assert loaded.stimulus_ids == rdm.stimulus_ids
 
 
@@ -632,7 +632,7 @@ def test_same_inputs_are_skipped_and_other_inputs_are_not(tmp_path, activations,
     monkeypatch.setattr(rdm_module, "_compute_matrix", lambda *a, **k: 1 / 0)
     again = compute_rdm(store, model="m", layer="conv", batch_size=3)  # batch_size: no effect
     assert again.provenance["key"] == first.provenance["key"]
-    assert_array_equal(again.matrix(), first.matrix())
+    assert_array_equal(again.matrix, first.matrix)
     with pytest.raises(ZeroDivisionError):  # a new measure or dtype is computed
         compute_rdm(store, key=keys["conv"], dtype="float64")
 
@@ -660,7 +660,7 @@ def test_an_interrupted_rdm_resumes_from_its_last_tile(tmp_path, activations, id
     monkeypatch.undo()
     assert starts == [0, 5]
     expected = compute_rdm(activations.astype(np.float32), dtype="float64")
-    assert_allclose(resumed.matrix(), expected.matrix(), **SAME64)
+    assert_allclose(resumed.matrix, expected.matrix, **SAME64)
     assert store.entry(resumed.provenance["key"])["complete"]
 
 
@@ -687,7 +687,7 @@ def test_save_and_load_round_trip_and_same_key(tmp_path, activations, ids):
     key = rdm.save(store)
     assert rdm.save(store) == key
     loaded = RDM.load(store, key)
-    assert_array_equal(loaded.matrix(), rdm.matrix())
+    assert_array_equal(loaded.matrix, rdm.matrix)
     assert loaded.stimulus_ids == tuple(ids)
     assert loaded.provenance["key"] == key
     assert {k: v for k, v in loaded.provenance.items() if k != "key"} == dict(rdm.provenance)

@@ -221,7 +221,7 @@ def test_pairwise_mantel_within_one_collection(seed_rdms):
     assert list(zip(table.index_a, table.index_b, strict=True)) == [
         (i, j) for i in range(5) for j in range(i + 1, 5)]
     assert (table.correction == "bonferroni").all()
-    no_correction = pairwise_mantel(seeds[:2], n_permutations=19, correction=None, seed=0)
+    no_correction = pairwise_mantel(seeds[:2], n_permutations=19, correction="none", seed=0)
     assert "pvalue_corrected" not in no_correction
 
 
@@ -425,7 +425,7 @@ def test_rdm_bootstrap_correction_lowers_the_dual_variance(seed_rdms):
     candidates, seeds = seed_rdms
     kwargs = {"over": "both", "n_resamples": 100, "seed": 0}
     corrected = bootstrap_rdm_comparison(candidates, seeds, **kwargs).table
-    plain = bootstrap_rdm_comparison(candidates, seeds, correction=False, **kwargs).table
+    plain = bootstrap_rdm_comparison(candidates, seeds, correction="none", **kwargs).table
     assert (corrected.standard_error <= plain.standard_error * np.sqrt(5 / 4) + 1e-12).all()
 
 
@@ -448,7 +448,7 @@ def test_rdm_bootstrap_errors(seed_rdms, kwargs, msg):
     if kwargs.get("b") == 0:
         b = seeds[0]
     elif kwargs.get("b") == "other":
-        b = [RDM(s.matrix(), _ids(12, "t")) for s in seeds]
+        b = [RDM(s.matrix, _ids(12, "t")) for s in seeds]
     kwargs = {k: v for k, v in kwargs.items() if k != "b"}
     with pytest.raises(ValueError, match=re.escape(msg)):
         bootstrap_rdm_comparison(candidates, b, **kwargs)

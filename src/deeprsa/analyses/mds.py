@@ -41,14 +41,14 @@ class MDSResult:
         return self.coordinates.shape[1]
 
 
+def _is_rdm(x) -> bool:
+    """Whether ``x`` is an RDM (duck-typed: analyses never import rdm's objects here)."""
+    return hasattr(x, "stimulus_ids") and hasattr(x, "matrix")
+
+
 def _rdm_matrix(rdm):
     """RDM or array-like -> square float matrix."""
-    matrix = getattr(rdm, "matrix", None)
-    if callable(matrix):
-        matrix = matrix()
-    if matrix is None:
-        matrix = rdm
-    M = np.asarray(matrix, dtype=np.float64)
+    M = np.asarray(rdm.matrix if _is_rdm(rdm) else rdm, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise ValueError(f"An RDM must be a square matrix; got shape {M.shape}.")
     return M
@@ -73,7 +73,7 @@ def _mds_matrix(dissimilarity):
     """Square dissimilarities from an array, RDM or ComparisonResult."""
     if _is_comparison(dissimilarity):
         return _comparison_dissimilarity(dissimilarity)
-    if not callable(getattr(dissimilarity, "matrix", None)):
+    if not _is_rdm(dissimilarity):
         _check_square_dissimilarity(np.asarray(dissimilarity, dtype=np.float64))
     return _rdm_matrix(dissimilarity)
 

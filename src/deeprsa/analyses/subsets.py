@@ -191,7 +191,7 @@ def _subsets(rdm, k, *, mode, target, n_restarts, seed, measure, stimulus_ids, m
     entropy = _seed_entropy(seed)
     rows = []
     for item in rdms:
-        D = item.matrix()
+        D = item.matrix
         n = len(D)
         labels = {"model": item.provenance.get("model", None if _is_store(rdm) else model),
                   "layer": item.provenance.get("layer", None if _is_store(rdm) else layer),

@@ -62,7 +62,7 @@ def _rdm_items(x, name):
     if isinstance(x, RDM):
         x = [x]
     if isinstance(x, (RDMs, list, tuple)) and all(isinstance(r, RDM) for r in x) and len(x):
-        return [_Item(lambda r=r: _upper(r.matrix(), r.n_stimuli, r.n_stimuli),
+        return [_Item(lambda r=r: _upper(r.matrix, r.n_stimuli, r.n_stimuli),
                       _flat(r.provenance), r.stimulus_ids) for r in x]
     if isinstance(x, (list, tuple)) and len(x) and any(isinstance(r, RDM) for r in x):
         bad = next(i for i, r in enumerate(x) if not isinstance(r, RDM))

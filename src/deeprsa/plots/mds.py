@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import suggest
-from ..analyses.mds import _check_square_dissimilarity, _is_comparison, compute_mds
+from ..analyses.mds import _check_square_dissimilarity, _is_comparison, _is_rdm, compute_mds
 from ._base import (
     GID_EDGE,
     GID_STRESS,
@@ -40,7 +40,7 @@ def _mds_input(dissimilarity):
     if _is_comparison(dissimilarity):
         D, labels, groups, what = _second_order_parts(dissimilarity, None, None)
         return D, labels, groups, f"{what} between RDMs", "layers"
-    if not callable(getattr(dissimilarity, "matrix", None)):
+    if not _is_rdm(dissimilarity):
         _check_square_dissimilarity(np.asarray(dissimilarity, dtype=np.float64))
     M, ids, prov = _rdm_parts(dissimilarity)
     if prov.get("order") == 2:

@@ -112,7 +112,7 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     Examples
     --------
     >>> rdm = compute_rdm([[1, 2, 3], [3, 2, 1], [1, 3, 2]], stimulus_ids=["a", "b", "c"])
-    >>> rdm.matrix().round(3)
+    >>> rdm.matrix.round(3)
     array([[0. , 2. , 0.5],
            [2. , 0. , 1.5],
            [0.5, 1.5, 0. ]], dtype=float32)

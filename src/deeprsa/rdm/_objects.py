@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -136,7 +137,7 @@ class RDM:
     RDM(n_stimuli=3, measure='toy')
     >>> rdm.vector()
     array([2., 1., 3.])
-    >>> rdm.subset(["c", "a"]).matrix()
+    >>> rdm.subset(["c", "a"]).matrix
     array([[0., 1.],
            [1., 0.]])
     >>> rdm.rank().vector()
@@ -188,9 +189,17 @@ class RDM:
         """Number of stimuli (rows of the matrix)."""
         return len(self.stimulus_ids)
 
+    @property
     def matrix(self) -> np.ndarray:
-        """The square matrix of shape (n_stimuli, n_stimuli), read-only."""
-        return self._matrix
+        """The square matrix of shape (n_stimuli, n_stimuli), read-only.
+
+        An attribute, like :attr:`ComparisonResult.matrix`. Calling it
+        (``rdm.matrix()``, the spelling of deeprsa 0.1) still works for one
+        release, with a DeprecationWarning.
+        """
+        view = self._matrix.view(_Matrix)
+        view.flags.writeable = False
+        return view
 
     def vector(self) -> np.ndarray:
         """Upper triangle (above the diagonal) in ``scipy.spatial.distance.squareform`` order.
@@ -215,7 +224,7 @@ class RDM:
 
         Examples
         --------
-        >>> RDM.from_vector([1, 2, 3], ["a", "b", "c"]).matrix()
+        >>> RDM.from_vector([1, 2, 3], ["a", "b", "c"]).matrix
         array([[0., 1., 2.],
                [1., 0., 3.],
                [2., 3., 0.]])
@@ -339,6 +348,30 @@ class RDM:
         descriptor ``"stimulus_ids"``.
         """
         return RDMs([self]).to_rsatoolbox()
+
+
+class _Matrix(np.ndarray):
+    """An RDM's read-only matrix that can still be called, as the old method was."""
+
+    def __call__(self):
+        warnings.warn("RDM.matrix is an attribute now: write rdm.matrix, not rdm.matrix(); "
+                      "calling it will stop working in the next release.",
+                      DeprecationWarning, stacklevel=2)
+        return self
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # Results of arithmetic are plain arrays (only the matrix itself is callable).
+        array = array.view(np.ndarray)
+        return array[()] if return_scalar else array
+
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
+
+    def __str__(self):
+        return str(self.view(np.ndarray))
+
+    def __reduce__(self):
+        return self.view(np.ndarray).__reduce__()
 
 
 def _check_dissimilarities(m: np.ndarray, ids) -> np.ndarray:

@@ -223,7 +223,7 @@ _VARIANCE_CORRECTIONS = ("dual", "none")
 
 def _matrices(x, name) -> tuple[np.ndarray, RDMs]:
     rdms = _collection(x, name)
-    return np.stack([np.asarray(r.matrix(), dtype=np.float64) for r in rdms]), rdms
+    return np.stack([np.asarray(r.matrix, dtype=np.float64) for r in rdms]), rdms
 
 
 def _compare_mean(comparator, A, B, stimuli, seeds, per_pair):

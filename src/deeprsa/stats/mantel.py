@@ -62,7 +62,7 @@ class MantelResult:
 def _as_square(x, name) -> tuple[np.ndarray, tuple | None]:
     """An RDM or a square symmetric array -> (float64 matrix, stimulus ids or None)."""
     if isinstance(x, RDM):
-        return np.asarray(x.matrix(), dtype=np.float64), x.stimulus_ids
+        return np.asarray(x.matrix, dtype=np.float64), x.stimulus_ids
     m = np.asarray(x, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"{name} must be an RDM or a square matrix of shape (n_stimuli, "
