@@ -27,7 +27,11 @@ def _api_errors(func):
 
 
 def _load_stimuli(spec: str):
-    """``digits``, ``digits:test``, a folder, a ``.csv`` or a seed-000 ``meta.json``."""
+    """``digits``, ``digits:test``, a folder, a ``.csv`` or a ``meta.json``.
+
+    The ``meta.json`` is that of the object-classification RSA study: one record
+    per image with its ``filename`` and ``class``.
+    """
     from pathlib import Path
 
     from .. import datasets

@@ -29,7 +29,8 @@ from ._common import (
 @click.option("--threshold", "thresholds", type=float, multiple=True, default=(0.8,),
               show_default=True, help="Fraction of variance (repeatable).")
 @click.option("--n-units", type=int, default=None,
-              help="Random subsample of this many units per layer (seed 001 uses 1000).")
+              help="Random subsample of this many units per layer (the ManteLab course "
+                   "notebook uses 1000).")
 @click.option("--n-components", type=int, default=None, help="Leading components only.")
 @click.option("--solver", default="auto", show_default=True, help="auto, full or randomized.")
 @click.option("--seed", type=int, default=None, help="Seeds the unit subsample.")
@@ -39,7 +40,12 @@ from ._common import (
 @_api_errors
 def dimensionality_cmd(store, models, layers, thresholds, n_units, n_components, solver,
                        seed, table_path, curves_path):
-    """PCA of every layer: components for a variance threshold, participation ratio."""
+    """PCA of every layer: components for a variance threshold, participation ratio.
+
+    The components needed to reach each --threshold of the variance (80 % by
+    default, as in the ManteLab course notebook on representations in deep
+    networks) and the participation ratio (Gao et al. 2017).
+    """
     from ..analyses import dimensionality, explained_variance
 
     options = dict(n_units=n_units, n_components=n_components, solver=solver, seed=seed,
@@ -130,7 +136,13 @@ def anova_cmd(store, stimuli, column, models, layers, alpha, correction, table_p
 @_api_errors
 def subsets_cmd(store, k, mode, target, measure, models, layers, n_restarts, seed,
                 table_path):
-    """The k most (or least) dissimilar stimuli of every layer, or a target mean."""
+    """Stimulus subsets by dissimilarity: the k most (or least) dissimilar stimuli per layer.
+
+    The k stimuli with the largest (or smallest) total dissimilarity among
+    them, or, with --target, the k whose mean dissimilarity is closest to it,
+    as pytorch_feature_analysis picks stimuli; a greedy start, then swaps,
+    from --n-restarts random starts as well.
+    """
     from ..analyses import extreme_subset, target_subset
 
     options = dict(measure=measure, n_restarts=n_restarts, seed=seed,
@@ -168,7 +180,15 @@ def subsets_cmd(store, k, mode, target, measure, models, layers, n_restarts, see
 @_api_errors
 def rep_vs_perf_cmd(store, models, layers, predictions_path, method, measure, performance,
                     correlation, n_permutations, n_resamples, seed, table_path):
-    """Does representational similarity track performance similarity? (per layer)"""
+    """Representational vs performance similarity of model pairs, per layer.
+
+    Does representational similarity track performance similarity, the
+    question of the object-classification RSA study? Correlates (--correlation)
+    the similarity of every pair of models' layers (--method) with the
+    similarity of their predictions (--performance; error consistency as in
+    Geirhos et al. 2020), with a Mantel p-value (model labels permuted) and a
+    bootstrap confidence interval (models resampled).
+    """
     import pandas as pd
 
     from ..analyses import read_zoo_predictions, rep_vs_performance

@@ -27,7 +27,8 @@ from ._common import (
               help="Show only these layers: comma-separated names, ordinals, types, globs or a "
                    "preset (all, leaf, top_level).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Also write seed 000's layer file (JSON list of model/layer records).")
+              help="Also write a layer file: a JSON list of model/layer records, as in the "
+                   "object-classification RSA study.")
 @_api_errors
 def layers_cmd(model, weights, select, json_out):
     """List the layers of MODEL (e.g. torchvision:resnet18, zoo:convnet_s0)."""
@@ -95,7 +96,12 @@ def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, s
               help="Measure parameter NAME=VALUE, e.g. per_feature=true (repeatable).")
 @_api_errors
 def rdm_cmd(store, measure, models, layers, dtype, device, batch_size, params):
-    """Compute the RDM of every layer in a store; RDMs already there are skipped."""
+    """Compute the representational dissimilarity matrix (RDM) of every layer in a store.
+
+    An RDM holds the dissimilarity of the activations of every pair of stimuli
+    in one layer (Kriegeskorte et al. 2008), here by --measure (default
+    1 - Pearson r). RDMs already in the store are skipped.
+    """
     from ..rdm import compute_rdms
 
     rdms = compute_rdms(store, measure=measure, model=list(models) or None,
@@ -135,7 +141,10 @@ def measures_cmd():
 def compare_cmd(store, method, models, measure, params, table_path, working_memory):
     """Model RDMs and the multi-model RDM of every layer in a store.
 
-    Writes the multi-model matrix and one model matrix per model into the
+    A model RDM holds, for every pair of one model's layers, the dissimilarity
+    of their RDMs (1 - Spearman rho by default, see --method); the multi-model
+    RDM does the same across the layers of all models, as in the
+    object-classification RSA study. Writes the multi-model matrix and one model matrix per model into the
     store (kind "comparisons"), and the table of all pairs as parquet.
     """
     from pathlib import Path

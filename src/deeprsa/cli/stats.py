@@ -35,7 +35,12 @@ from ._common import _api_errors, _stats_options, _stats_rdms, _stats_table
 @_api_errors
 def srm_cmd(store, models, layer, n_components, sweep, algorithm, test, seed, table_path,
             variance_path):
-    """Align networks with SRM: RSA before/after alignment and variance vs n_components."""
+    """Align networks with a Shared Response Model (SRM); RSA before and after alignment.
+
+    As Lu et al. (2018) did for deep networks: the RSA between the networks
+    before and after alignment, and the held-out variance explained against
+    n_components (--sweep).
+    """
     from ..align import evaluate_alignment, evaluate_n_components, load_networks
 
     X, _ = load_networks(store, models, layer)
@@ -72,7 +77,11 @@ def srm_cmd(store, models, layer, n_components, sweep, algorithm, test, seed, ta
 @_api_errors
 def mantel_cmd(store, measure, method, table_path, seed, models, layers, n_permutations,
                alternative, correction):
-    """Mantel tests between every pair of RDMs (layers and models) in a store."""
+    """Mantel tests (stimulus labels permuted) between every pair of RDMs in a store.
+
+    The pairs are those of all layers of all models (or of --model and
+    --layer); the p-values are corrected for testing them all (--correction).
+    """
     from ..stats import pairwise_mantel
 
     rdms = _stats_rdms(store, models, layers, measure)
@@ -91,7 +100,12 @@ def mantel_cmd(store, measure, method, table_path, seed, models, layers, n_permu
 @click.option("--layer", "layers", multiple=True, help="Only this layer (repeatable).")
 @_api_errors
 def noise_ceiling_cmd(store, measure, method, table_path, models, layers):
-    """Noise ceiling of each layer across network seeds (leave-one-out and grand mean)."""
+    """Noise ceiling of each layer across network seeds (leave-one-out and grand mean).
+
+    As in Nili et al. (2014): the lower bound compares each seed's RDM with the
+    pooled RDM of the others (leave one out), the upper bound with the pooled
+    RDM of all seeds.
+    """
     import pandas as pd
 
     from ..stats import noise_ceiling
@@ -122,7 +136,11 @@ def noise_ceiling_cmd(store, measure, method, table_path, models, layers):
 @_api_errors
 def bootstrap_cmd(store, measure, method, table_path, seed, references, candidates, layers,
                   over, n_resamples, confidence):
-    """Candidate-vs-reference RDM comparisons with bootstrap confidence intervals."""
+    """Candidate-vs-reference RDM comparisons with bootstrap confidence intervals.
+
+    Resamples the stimuli, the reference's seeds or both (--over), and gives
+    t intervals as rsatoolbox does (Schuett et al. 2023).
+    """
     import pandas as pd
 
     from .._validation import check_random_state
