@@ -66,12 +66,16 @@ _TRY_DASK = _BLOCK_DASK + (
 _DEEPRSA = _BLOCK_DASK + "from deeprsa.cli import main\nmain()\n"
 
 
-def _python(code, *args, cwd):
-    """Run ``python -c code args...`` on this checkout's deeprsa; return the finished process."""
+def _env():
+    """The environment of a subprocess that imports this checkout's deeprsa."""
     src = str(Path(deeprsa.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
         src, os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env,
+
+
+def _python(code, *args, cwd):
+    """Run ``python -c code args...``; return the finished process."""
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, timeout=600)
 
 
@@ -98,3 +102,10 @@ def test_run_without_cluster_options_needs_no_dask(tmp_path):
     assert run.stdout.strip().splitlines()[-1] == f"Report: {out / 'report.html'}"
     figures = json.loads((out / "run.json").read_text())["figures"]
     assert [f["name"] for f in figures] == ["rdms_mlp_s0"]
+
+
+def test_python_m_deeprsa_cli_is_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "deeprsa.cli", "--version"], cwd=tmp_path,
+                            env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"deeprsa, version {deeprsa.__version__}\n"
