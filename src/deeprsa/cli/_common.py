@@ -133,6 +133,9 @@ _model_option = click.option("--model", "models", multiple=True,
                              help="Only this model (repeatable; default all).")
 _layer_option = click.option("--layer", "layers", multiple=True,
                              help="Only this layer (repeatable; default all).")
+_stimuli_option = click.option("--stimuli", required=True,
+                               help="The stimuli of the activations: digits[:train|test], a "
+                                    "folder, a CSV or a meta.json.")
 _table_option = click.option("--table", "table_path", type=click.Path(dir_okay=False),
                              default=None, help="Output table, .csv or .parquet "
                              "[default: STORE/tables/<command>.csv].")

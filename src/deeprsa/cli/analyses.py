@@ -16,6 +16,7 @@ from ._common import (
     _layer_option,
     _load_stimuli,
     _model_option,
+    _stimuli_option,
     _store_option,
     _table_option,
     _write_analysis_table,
@@ -61,9 +62,7 @@ def dimensionality_cmd(store, models, layers, thresholds, n_units, n_components,
 
 @click.command("decode")
 @_store_option
-@click.option("--stimuli", required=True,
-              help="The stimuli of the activations: digits[:train|test], a folder, a CSV or "
-                   "a meta.json.")
+@_stimuli_option
 @click.option("--column", default="label", show_default=True, help="Metadata column to decode.")
 @_model_option
 @_layer_option
@@ -90,9 +89,7 @@ def decode_cmd(store, stimuli, column, models, layers, cv, C, n_permutations, se
 
 @click.command("anova")
 @_store_option
-@click.option("--stimuli", required=True,
-              help="The stimuli of the activations: digits[:train|test], a folder, a CSV or "
-                   "a meta.json.")
+@_stimuli_option
 @click.option("--column", default="label", show_default=True, help="Grouping column.")
 @_model_option
 @_layer_option
