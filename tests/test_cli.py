@@ -1,7 +1,12 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
+import deeprsa
 from deeprsa import Store
 from deeprsa.cli import cli
 
@@ -48,8 +53,59 @@ def test_bad_input_is_one_clear_error(tmp_path):
     assert "is not 'digits[:train|test]', a folder, a .csv or a meta .json file" in result.output
 
 
-def test_run_without_cluster_options_needs_no_dask(tmp_path, monkeypatch):
-    # The default run is one process: `deeprsa run --help` documents the Dask options.
+# Python code for `python -c`. _BLOCK_DASK makes `import dask` and `import distributed`
+# (and their submodules) raise ImportError; _TRY_DASK checks that it does; _DEEPRSA is the
+# `deeprsa` command line, arguments from the command line, in a Python without dask.
+_BLOCK_DASK = 'import sys\nsys.modules["dask"] = sys.modules["distributed"] = None\n'
+_TRY_DASK = _BLOCK_DASK + (
+    "for name in ('dask', 'distributed', 'dask.distributed'):\n"
+    "    try:\n"
+    "        __import__(name)\n"
+    "    except ImportError:\n"
+    "        print(name, 'blocked')\n")
+_DEEPRSA = _BLOCK_DASK + "from deeprsa.cli import main\nmain()\n"
+
+
+def _env():
+    """The environment of a subprocess that imports this checkout's deeprsa."""
+    src = str(Path(deeprsa.__file__).parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        src, os.environ.get("PYTHONPATH")]))}
+
+
+def _python(code, *args, cwd):
+    """Run ``python -c code args...``; return the finished process."""
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_run_without_cluster_options_needs_no_dask(tmp_path):
+    # The default run is one process: `deeprsa run --help` documents the Dask options,
     result = CliRunner().invoke(cli, ["run", "--help"])
     assert result.exit_code == 0
     assert "--cluster local[:N]" in result.output and "--scheduler ADDRESS" in result.output
+    # the Python below cannot import dask (or the test would prove nothing),
+    blocked = _python(_TRY_DASK, cwd=tmp_path)
+    assert blocked.stdout.splitlines() == ["dask blocked", "distributed blocked",
+                                           "dask.distributed blocked"], blocked.stderr
+    # and `deeprsa run CONFIG` runs the whole plan there.
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        'title = "tiny"\n[stimuli]\nsource = "digits:test"\nn_per_class = 2\n\n'
+        '[[models]]\nspec = "zoo:mlp_s0"\n\n'
+        '[analyses]\nmds = false\nsrm = false\nperformance = false\n'
+        'dimensionality = false\n\n'
+        '[outputs]\nfigures = ["rdms"]\nformats = ["png"]\n')
+    run = _python(_DEEPRSA, "run", str(config), "--no-progress", cwd=tmp_path)
+    out = tmp_path / "tiny_results"
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == f"Report: {out / 'report.html'}"
+    figures = json.loads((out / "run.json").read_text())["figures"]
+    assert [f["name"] for f in figures] == ["rdms_mlp_s0"]
+
+
+def test_python_m_deeprsa_cli_is_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "deeprsa.cli", "--version"], cwd=tmp_path,
+                            env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"deeprsa, version {deeprsa.__version__}\n"

@@ -1,0 +1,182 @@
+"""``deeprsa layers``, ``extract``, ``rdm``, ``compare``, ``measures`` and ``methods``.
+
+The commands that look into models and fill a store: list and select the
+layers of a model, extract their activations, compute the RDM of every layer,
+compare the RDMs (model and multi-model RDMs), and list the registered
+dissimilarity measures and comparison methods.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ._common import (
+    _api_errors,
+    _load_stimuli,
+    _parse_params,
+    _parse_selectors,
+    _write_analysis_table,
+)
+
+
+@click.command("layers")
+@click.argument("model")
+@click.option("--weights", default="random", show_default=True,
+              help="'trained', 'random' or a state-dict path (only the architecture matters).")
+@click.option("--select", "select", default=None,
+              help="Show only these layers: comma-separated names, ordinals, types, globs or a "
+                   "preset (all, leaf, top_level).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write a layer file: a JSON list of model/layer records, as in the "
+                   "object-classification RSA study.")
+@_api_errors
+def layers_cmd(model, weights, select, json_out):
+    """List the layers of MODEL (e.g. torchvision:resnet18, zoo:convnet_s0)."""
+    from ..layers import list_layers, select_layers, write_layer_file
+    from ..models import load_model
+
+    loaded = load_model(model, weights=weights)
+    table = list_layers(loaded)
+    if select:
+        table = table[table.layer.isin(select_layers(table, _parse_selectors(select)))]
+    with __import__("pandas").option_context("display.max_rows", None, "display.width", 200):
+        click.echo(table.to_string(index=False))
+    if json_out:
+        write_layer_file(json_out, table=table, model=loaded.name)
+        click.echo(f"wrote {json_out}")
+
+
+@click.command("extract")
+@click.option("--model", required=True, help="e.g. torchvision:resnet18 or zoo:convnet_s0.")
+@click.option("--weights", default="trained", show_default=True,
+              help="'trained', 'random' or a state-dict path.")
+@click.option("--seed", type=int, default=None, help="Seed of random weights.")
+@click.option("--layers", "layers", default="top_level", show_default=True,
+              help="Comma-separated names, ordinals, types, globs, or a preset.")
+@click.option("--layers-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Take the layers of this model from a layer file instead.")
+@click.option("--stimuli", required=True,
+              help="digits[:train|test], an image folder, a CSV or a meta.json.")
+@click.option("--reduction", default="flatten", show_default=True,
+              help="flatten, spatial_mean, cls_token, token_mean or subsample_units:K.")
+@click.option("--store", required=True, type=click.Path(file_okay=False), help="Store directory.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@_api_errors
+def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, store,
+                batch_size, device):
+    """Extract activations of the selected layers into a store, in one pass (resumable)."""
+    from ..extract import extract
+    from ..layers import read_layer_file
+    from ..models import load_model
+
+    loaded = load_model(model, weights=weights, seed=seed)
+    selectors = _parse_selectors(layers)
+    if layers_file:
+        mapping = read_layer_file(layers_file)
+        key = loaded.name if loaded.name in mapping else model
+        selectors = read_layer_file(layers_file, model=key)[key]
+    table = extract(loaded, _load_stimuli(stimuli), selectors, store, reduction=reduction,
+                    batch_size=batch_size, device=device)
+    click.echo(table.to_string(index=False))
+
+
+@click.command("rdm")
+@click.option("--store", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Store directory holding the activations (RDMs are written there).")
+@click.option("--measure", default="correlation", show_default=True,
+              help="A measure from `deeprsa measures`.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--layer", "layers", multiple=True, help="Only this layer (repeatable).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True)
+@click.option("--device", default=None, help="Torch device for the products, e.g. cuda.")
+@click.option("--batch-size", type=int, default=None, help="Rows per tile (default: auto).")
+@click.option("--param", "params", multiple=True,
+              help="Measure parameter NAME=VALUE, e.g. per_feature=true (repeatable).")
+@_api_errors
+def rdm_cmd(store, measure, models, layers, dtype, device, batch_size, params):
+    """Compute the representational dissimilarity matrix (RDM) of every layer in a store.
+
+    An RDM holds the dissimilarity of the activations of every pair of stimuli
+    in one layer (Kriegeskorte et al. 2008), here by --measure (default
+    1 - Pearson r). RDMs already in the store are skipped.
+    """
+    from ..rdm import compute_rdms
+
+    rdms = compute_rdms(store, measure=measure, model=list(models) or None,
+                        layer=list(layers) or None, dtype=dtype, device=device,
+                        batch_size=batch_size, **_parse_params(params))
+    columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
+    click.echo(rdms.metadata[columns].to_string(index=False))
+
+
+@click.command("measures")
+def measures_cmd():
+    """List the registered dissimilarity measures."""
+    from ..rdm import describe_measures
+
+    table = describe_measures()[["name", "range", "params", "description"]]
+    with __import__("pandas").option_context("display.max_colwidth", None,
+                                             "display.width", 200):
+        click.echo(table.to_string(index=False))
+
+
+@click.command("compare")
+@click.option("--store", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Store directory holding the RDMs (or activations, for CKA and co.).")
+@click.option("--method", default="spearman", show_default=True,
+              help="A method from `deeprsa methods`.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable, in order).")
+@click.option("--measure", default=None,
+              help="First-order measure of the RDMs, when the store holds several.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Method parameter, e.g. --param threshold=0.5 (repeatable).")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None,
+              help="Parquet file for the tidy table [default: STORE/tables/compare-METHOD"
+                   ".parquet].")
+@click.option("--working-memory", type=float, default=1024, show_default=True,
+              help="MiB for blocks of prepared RDM vectors.")
+@_api_errors
+def compare_cmd(store, method, models, measure, params, table_path, working_memory):
+    """Model RDMs and the multi-model RDM of every layer in a store.
+
+    A model RDM holds, for every pair of one model's layers, the dissimilarity
+    of their RDMs (1 - Spearman rho by default, see --method); the multi-model
+    RDM does the same across the layers of all models, as in the
+    object-classification RSA study. Writes the multi-model matrix and one model matrix per model into the
+    store (kind "comparisons"), and the table of all pairs as parquet.
+    """
+    from pathlib import Path
+
+    from ..compare import multi_model_rdm
+    from ..store import Store
+
+    handle = Store(store)
+    filters = {} if measure is None else {"measure": measure}
+    result = multi_model_rdm(handle, list(models) or None, method=method,
+                             params=_parse_params(params), working_memory=working_memory,
+                             **filters)
+    key = result.save(handle, name="multi_model_rdm")
+    click.echo(f"multi-model RDM ({len(result.matrix)} layers): {key}")
+    for model in dict.fromkeys(result.metadata_a["model"]):
+        sub = result.select(model=model)
+        click.echo(f"model RDM {model} ({len(sub.matrix)} layers): "
+                   f"{sub.save(handle, name='model_rdm')}")
+    path = _write_analysis_table(
+        result.table, table_path or Path(store) / "tables" / f"compare-{method}.parquet",
+        store, "compare")
+    click.echo(f"table ({len(result.table)} pairs): {path}")
+
+
+@click.command("methods")
+def methods_cmd():
+    """List the registered comparison methods (RDMs and representations)."""
+    from ..compare import describe_methods
+
+    with __import__("pandas").option_context("display.max_colwidth", None,
+                                             "display.width", 200):
+        click.echo(describe_methods().to_string(index=False))
+
+
+COMMANDS = (layers_cmd, extract_cmd, rdm_cmd, measures_cmd, compare_cmd, methods_cmd)
