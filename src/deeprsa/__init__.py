@@ -10,6 +10,10 @@ stage on first use (numpy, pandas, torch and matplotlib load only then).
 from . import zoo as _zoo  # noqa: F401  (registers the zoo: model source; imports no torch)
 from ._version import __version__
 
+# Bound now, not lazily: the name is also a subpackage's, and importing the subpackage
+# later (deeprsa.extract.forward_batches) must not replace the function by the module.
+from .extract import extract  # noqa: E402
+
 # Public name -> the module that defines it (relative to this package).
 _HOMES = {
     # stimuli
@@ -21,7 +25,7 @@ _HOMES = {
     "list_layers": "layers", "select_layers": "layers", "read_layer_file": "layers",
     "write_layer_file": "layers",
     # extraction and the store
-    "extract": "extract", "list_reductions": "extract", "register_reduction": "extract",
+    "list_reductions": "extract", "register_reduction": "extract",
     "Store": "store",
     # first-order RDMs
     "RDM": "rdm", "RDMs": "rdm", "ConstantPatternWarning": "rdm", "compute_rdm": "rdm",
@@ -50,7 +54,7 @@ _HOMES = {
 _SUBPACKAGES = ("analyses", "plots", "pipeline", "stats", "align", "compare", "rdm", "store",
                 "extract", "stimuli", "models", "layers", "report", "demo", "cli")
 
-__all__ = ["__version__", *sorted(_HOMES), "analyses", "plots"]
+__all__ = ["__version__", "extract", *sorted(_HOMES), "analyses", "plots"]
 
 
 def __getattr__(name):

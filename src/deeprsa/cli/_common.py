@@ -27,28 +27,18 @@ def _api_errors(func):
 
 
 def _load_stimuli(spec: str):
-    """``digits``, ``digits:test``, a folder, a ``.csv`` or a ``meta.json``.
+    """A stimulus source: ``digits[:train|test]``, a folder, a ``.csv``, a ``meta.json``.
 
-    The ``meta.json`` is that of the object-classification RSA study: one record
+    Any registered loader works as ``name:argument`` (``deeprsa loaders``). The
+    ``meta.json`` is that of the object-classification RSA study: one record
     per image with its ``filename`` and ``class``.
     """
-    from pathlib import Path
+    from ..stimuli import load_stimuli
 
-    from .. import datasets
-    from ..stimuli import StimulusSet
-
-    if spec == "digits" or spec.startswith("digits:"):
-        return datasets.digits(split=spec.partition(":")[2] or "all")
-    path = Path(spec)
-    if path.is_dir():
-        return StimulusSet.from_folder(path)
-    if path.suffix.lower() == ".csv":
-        return StimulusSet.from_csv(path)
-    if path.suffix.lower() == ".json":
-        return StimulusSet.from_meta_json(path)
-    raise click.BadParameter(
-        f"{spec!r} is not 'digits[:train|test]', a folder, a .csv or a meta .json file.",
-        param_hint="--stimuli")
+    try:
+        return load_stimuli(spec)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.BadParameter(str(err), param_hint="--stimuli") from None
 
 
 def _parse_selectors(text: str):

@@ -15,8 +15,9 @@ from ._common import _api_errors
 
 
 def _show_steps():
-    """Print the run's steps (INFO of deeprsa.report / deeprsa.demo) even without -v."""
-    for name in ("deeprsa.report", "deeprsa.demo"):
+    """Print the run's plan and steps (INFO of deeprsa.pipeline / deeprsa.report), even
+    without -v."""
+    for name in ("deeprsa.report", "deeprsa.pipeline"):
         logger = logging.getLogger(name)
         if not any(getattr(h, "_deeprsa_steps", False) for h in logger.handlers):
             handler = logging.StreamHandler()
@@ -39,29 +40,64 @@ def _show_steps():
                    "`deeprsa cluster-run` for more options) [default: one process, no Dask].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run them on a running Dask cluster (scheduler address or file).")
-@click.pass_context
-def run_cmd(ctx, config, out_dir, progress, cluster, scheduler):
+@_api_errors
+def run_cmd(config, out_dir, progress, cluster, scheduler):
     """Run the plan in a TOML CONFIG: stimuli, extraction, RDMs, comparisons, analyses, report.
 
-    See examples/*.toml for annotated configs.
+    The whole plan is checked first (stimuli, models, every layer, analysis
+    options) and printed; then it runs. See examples/*.toml for annotated
+    configs.
     """
+    _run(config, out_dir=out_dir, progress=progress, cluster=cluster, scheduler=scheduler)
+
+
+def _run(config, *, out_dir, progress, cluster=None, scheduler=None, rdm_batch_size=None,
+         shard_size=None, n_jobs=None, report=True):
+    """Check and run CONFIG, serially or on a Dask cluster; echo where the results are."""
     import sys
+    from contextlib import nullcontext
 
-    if cluster is not None or scheduler is not None:
-        ctx.invoke(cluster_run_cmd, config=config, cluster=cluster, scheduler=scheduler,
-                   out_dir=out_dir, progress=progress)
-        return
+    from ..pipeline import ConfigError, load_config, run_config
+    from ..pipeline.run import run_store_stages
 
-    from ..config import ConfigError
-    from ..demo import run_config
-
+    command = " ".join(["deeprsa", *sys.argv[1:]])
     _show_steps()
     try:
-        path = run_config(config, out_dir=out_dir, progress=progress,
-                          command=" ".join(["deeprsa", *sys.argv[1:]]))
+        plan = load_config(config)
+        out = out_dir if out_dir else plan.resolve(plan.outputs.dir or "deeprsa_results")
+        with _executor(cluster, scheduler, rdm_batch_size, shard_size, n_jobs) \
+                if cluster or scheduler else nullcontext() as executor:
+            if report:
+                path = run_config(config, out_dir=out, progress=progress, command=command,
+                                  executor=executor)
+            else:
+                path = run_store_stages(config, out_dir=out, progress=progress,
+                                        executor=executor)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"Report: {path}")
+    click.echo(f"Report: {path}" if report else f"Store: {path}")
+
+
+def _executor(cluster, scheduler, rdm_batch_size, shard_size, n_jobs):
+    """A context holding a DaskExecutor on a started (or joined) cluster."""
+    from contextlib import contextmanager
+
+    from ..pipeline.dask import DaskExecutor, _dashboard_note, start_cluster
+
+    if (cluster is None) == (scheduler is None):
+        raise click.UsageError("Pass one of --cluster local[:N] (start a local cluster) or "
+                               "--scheduler ADDRESS (join a running one).")
+    executor = DaskExecutor(None, rdm_batch_size=rdm_batch_size, shard_size=shard_size,
+                            n_jobs=n_jobs)
+
+    @contextmanager
+    def running():
+        with start_cluster(cluster or scheduler) as client:
+            click.echo(f"Dask dashboard: {client.dashboard_link}{_dashboard_note()}")
+            executor.client = client
+            yield executor
+
+    return running()
 
 
 @click.command("report")
@@ -117,9 +153,11 @@ def demo_cmd(out_dir, quick, progress):
               help="Rows per RDM tile [default: as `deeprsa run`, for identical RDMs].")
 @click.option("--shard-size", type=click.IntRange(min=1), default=None,
               help="Stimuli per extraction shard [default: about 4 shards per worker].")
-@click.option("--threads", "n_threads", type=click.IntRange(min=1), default=None,
+@click.option("--n-jobs", "n_jobs", type=click.IntRange(min=1), default=None,
               help="BLAS and torch threads per task [default: as this process, so results "
                    "equal `deeprsa run` here bitwise; 1 is fastest on a local cluster].")
+@click.option("--threads", "n_threads", type=click.IntRange(min=1), default=None,
+              hidden=True, help="Deprecated spelling of --n-jobs.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="After the cluster stages, run the rest of the plan (analyses, figures, "
                    "report) here, reusing the store.")
@@ -127,42 +165,23 @@ def demo_cmd(out_dir, quick, progress):
               help="Show progress bars.")
 @_api_errors
 def cluster_run_cmd(config, cluster, scheduler, out_dir, rdm_batch_size, shard_size,
-                    n_threads, report, progress):
+                    n_jobs, n_threads, report, progress):
     """Run CONFIG's extraction, RDMs and comparisons on a Dask cluster, then the rest.
 
     Extraction shards, RDM tiles and comparison blocks run as Dask tasks that
     share the run's store; a rerun computes only what is missing. The results
-    equal `deeprsa run CONFIG`'s. Needs `pip install "deeprsa[dask]"`.
+    and the provenance equal `deeprsa run CONFIG`'s, and the report's sections
+    find the cluster's comparisons instead of computing them again. Needs
+    `pip install "deeprsa[dask]"`.
     """
-    import sys
-    from pathlib import Path
-
-    from ..cluster import _dashboard_note, run_plan, start_cluster
-    from ..config import ConfigError, load_config
-
+    if n_threads is not None:
+        click.echo("Warning: --threads is deprecated; use --n-jobs.", err=True)
+        n_jobs = n_threads if n_jobs is None else n_jobs
     if (cluster is None) == (scheduler is None):
         raise click.UsageError("Pass one of --cluster local[:N] (start a local cluster) or "
                                "--scheduler ADDRESS (join a running one).")
-    try:
-        plan = load_config(config)
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from err
-    out = Path(out_dir) if out_dir else plan.resolve(plan.outputs.dir or "deeprsa_results")
-    with start_cluster(cluster or scheduler) as client:
-        click.echo(f"Dask dashboard: {client.dashboard_link}{_dashboard_note()}")
-        result = run_plan(plan, client, store=out / "store", rdm_batch_size=rdm_batch_size,
-                          shard_size=shard_size, n_threads=n_threads, progress=progress)
-    work = result.work.groupby("stage", sort=False)[["blocks", "computed"]].sum()
-    click.echo(work.rename(columns={"computed": "computed now"}).to_string())
-    if report:
-        from ..demo import run_config
-
-        _show_steps()
-        path = run_config(plan, out_dir=out, progress=progress,
-                          command=" ".join(["deeprsa", *sys.argv[1:]]))
-        click.echo(f"Report: {path}")
-    else:
-        click.echo(f"Store: {out / 'store'}")
+    _run(config, out_dir=out_dir, progress=progress, cluster=cluster, scheduler=scheduler,
+         rdm_batch_size=rdm_batch_size, shard_size=shard_size, n_jobs=n_jobs, report=report)
 
 
 COMMANDS = (run_cmd, report_cmd, demo_cmd, cluster_run_cmd)

@@ -87,7 +87,7 @@ def mantel_cmd(store, measure, method, table_path, seed, models, layers, n_permu
     rdms = _stats_rdms(store, models, layers, measure)
     table = pairwise_mantel(rdms, method=method, n_permutations=n_permutations,
                             alternative=alternative,
-                            correction=None if correction == "none" else correction, seed=seed)
+                            correction=correction, seed=seed)
     _stats_table(table, table_path, store, "mantel",
                  ["model_a", "layer_a", "model_b", "layer_b", "statistic", "pvalue",
                   "pvalue_corrected"])

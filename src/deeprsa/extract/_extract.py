@@ -10,7 +10,6 @@ import numpy as np
 
 from ..layers import _table, probe, select_layers
 from ..models import load_model
-from ..stimuli import StimulusSet
 from ..store import Store
 from ._engine import _capture, _chunks, _run
 from .reductions import _per_layer_reductions, _reduce
@@ -19,7 +18,7 @@ __all__ = ["extract"]
 
 log = logging.getLogger(__name__)
 
-def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
+def extract(model, stimuli, layers, store, *, reduction="flatten",
             batch_size: int = 64, device="cpu", weights="trained", seed=None,
             progress: bool = True):
     """Extract the activations of all selected layers in one pass and stream them to a store.
@@ -79,6 +78,8 @@ def extract(model, stimuli: StimulusSet, layers, store, *, reduction="flatten",
     """
     import torch
     from tqdm.auto import tqdm
+
+    from ..stimuli import StimulusSet
 
     if not isinstance(stimuli, StimulusSet):
         raise TypeError(f"stimuli must be a StimulusSet, got {type(stimuli).__name__}. Build "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .plan import as_config, build_plan
 
-__all__ = ["run_config"]
+__all__ = ["run_config", "run_store_stages"]
 
 log = logging.getLogger("deeprsa.pipeline")
 
@@ -78,6 +78,26 @@ def run_config(config, *, out_dir=None, progress: bool = True, command: str | No
     if not config.outputs.report:
         return run_dir
     return write_report(run_dir)
+
+
+def run_store_stages(config, *, out_dir=None, progress: bool = True, executor=None) -> Path:
+    """Only the store stages of a plan (extraction, RDMs, comparisons); return the store path.
+
+    The same checks and the same arrays as :func:`run_config`, without the
+    analyses, figures and report: run it on a cluster, then ``run_config``
+    (anywhere the store is reachable) finds everything and only draws.
+    """
+    from ..store import Store
+    from .serial import SerialExecutor
+
+    config, _ = as_config(config)
+    out = Path(out_dir) if out_dir is not None else config.resolve(
+        config.outputs.dir or "deeprsa_results")
+    plan = build_plan(config)
+    log.info("%s", plan.describe())
+    store = Store(out / "store")
+    (executor or SerialExecutor()).run(plan, store, progress=progress)
+    return store.path
 
 
 def _model_rows(plan, work) -> list[dict]:

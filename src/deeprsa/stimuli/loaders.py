@@ -117,9 +117,8 @@ def load_stimuli(source: str, *, base_dir=None):
              "is a file of a kind no loader reads" if path.is_file() else "is not a file")
     ways = ", ".join(f"{n}:..." for n in list_loaders())
     raise ValueError(
-        f"No stimulus loader takes {source!r} (resolved to {str(path)!r}, which {state}). "
-        f"Give a folder of images, a .csv, a meta .json, 'digits[:train|test]', or name a "
-        f"loader: {ways}.")
+        f"{source!r} is not 'digits[:train|test]', a folder, a .csv or a meta .json file "
+        f"(resolved to {str(path)!r}, which {state}); or name a stimulus loader: {ways}.")
 
 
 def _resolve(path, base_dir) -> Path:
