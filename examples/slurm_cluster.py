@@ -53,7 +53,7 @@ N_THREADS = 1
 # GPU jobs for extraction: processes=1, job_extra_directives=["--gres=gpu:1"], N_THREADS =
 # cores, and device = "cuda" in the config's [extract] section. Results on other CPUs or
 # GPUs than a serial run's agree to float rounding; bitwise identity needs the same machine
-# and threads (see deeprsa.cluster.run_plan).
+# and threads (see deeprsa.pipeline.dask.run_plan).
 
 
 def main():
@@ -72,7 +72,7 @@ def main():
     from dask_jobqueue import SLURMCluster
 
     from deeprsa import load_config
-    from deeprsa.cluster import run_plan
+    from deeprsa.pipeline.dask import run_plan
 
     plan = load_config(args.config)
     out = Path(args.out)

@@ -220,7 +220,7 @@ def test_store_comparison_and_mapping_inputs_agree(predictions, store):
                    n_resamples=100)
 
     from_store = rep_vs_performance(store, preds, labels, method="linear_cka", **options)
-    result = multi_model_rdm(store, MODELS, method="linear_cka", layers=["conv", "fc"])
+    result = multi_model_rdm(store, MODELS, method="linear_cka", layer=["conv", "fc"])
     from_result = rep_vs_performance(result, preds, labels, **options)
     fc = result.select(layer="fc")
     from_mapping = rep_vs_performance(
@@ -250,7 +250,7 @@ def test_distances_are_turned_into_similarities(predictions, store):
     table = rep_vs_performance(store, preds, labels, method="procrustes", layer="fc",
                                performance="accuracy_similarity", seed=0,
                                n_permutations=100, n_resamples=0)
-    distance = multi_model_rdm(store, MODELS, method="procrustes", layers=["fc"]).matrix
+    distance = multi_model_rdm(store, MODELS, method="procrustes", layer=["fc"]).matrix
     perf = performance_similarity(preds, labels)
     i, j = np.triu_indices(5, k=1)
     expected = spearmanr(-distance[i, j], perf.accuracy_similarity).statistic

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deeprsa.config import FIGURES, ConfigError, ModelPlan, RunConfig, load_config
+from deeprsa.pipeline import FIGURES, ConfigError, ModelPlan, RunConfig, load_config
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.toml"))
 
@@ -273,7 +273,7 @@ def test_decoding_is_off_unless_asked_for_and_checked():
 
     import pytest
 
-    from deeprsa.config import ConfigError, DecodingPlan, RunConfig
+    from deeprsa.pipeline.config import ConfigError, DecodingPlan, RunConfig
 
     base = {"stimuli": {"source": "digits:test"}, "models": [{"spec": "zoo:mlp_s0"}]}
     assert RunConfig.from_dict(base).analyses.decoding is None

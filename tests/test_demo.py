@@ -191,8 +191,8 @@ def test_run_command_reports_config_errors(tmp_path):
 
 
 def test_run_names_a_missing_layer_for_srm(tmp_path):
-    from deeprsa.config import ConfigError
     from deeprsa.demo import run_config
+    from deeprsa.pipeline import ConfigError
 
     config = {"stimuli": {"source": "digits:test", "n_per_class": 2},
               "models": [{"spec": "zoo:mlp_s{seed}", "seeds": [0, 1]}],
@@ -213,7 +213,7 @@ def test_demo_config_is_the_documented_plan():
         "mlp_s0", "mlp_s1", "mlp_s2", "convnet_s0 (random)", "resnet_s0 (random)",
         "mlp_s0 (random)"]
     assert full.stimuli.n_per_class == 20
-    example = deeprsa.config.load_config(
+    example = deeprsa.load_config(
         __import__("pathlib").Path(__file__).parent.parent / "examples" / "digits_zoo.toml")
     assert [m.name for m in example.models] == [m.name for m in full.models]
     assert example.analyses == full.analyses

@@ -487,7 +487,8 @@ def pairs_table():
 
 def test_plot_similarity_vs_performance_n_boot_is_a_deprecated_name_of_n_resamples(pairs_table):
     new = plots.plot_similarity_vs_performance(pairs_table, n_resamples=50)
-    msg = "n_boot is deprecated and will be removed in the next release; use n_resamples."
+    msg = ("plot_similarity_vs_performance(n_boot=...) is deprecated: write "
+           "plot_similarity_vs_performance(n_resamples=...)")
     with pytest.warns(DeprecationWarning, match=re.escape(msg)) as record:
         old = plots.plot_similarity_vs_performance(pairs_table, n_boot=50)
     assert record[0].filename == __file__  # points at the caller, not at deeprsa
@@ -498,9 +499,20 @@ def test_plot_similarity_vs_performance_n_boot_is_a_deprecated_name_of_n_resampl
 
 
 def test_plot_similarity_vs_performance_refuses_both_names(pairs_table):
-    msg = "Give n_resamples only; n_boot is its deprecated name."
+    msg = ("plot_similarity_vs_performance() got both n_boot= and n_resamples=; n_boot is the "
+           "deprecated name of n_resamples: give n_resamples only.")
     with pytest.raises(TypeError, match=re.escape(msg)):
         plots.plot_similarity_vs_performance(pairs_table, n_resamples=50, n_boot=50)
+
+
+def test_plot_similarity_vs_performance_ci_is_a_deprecated_name_of_confidence(pairs_table):
+    new = plots.plot_similarity_vs_performance(pairs_table, n_resamples=50, confidence=0.8)
+    with pytest.warns(DeprecationWarning, match=re.escape("write plot_similarity_vs_"
+                                                          "performance(confidence=...)")):
+        old = plots.plot_similarity_vs_performance(pairs_table, n_resamples=50, ci=0.8)
+    assert_array_equal(_bootstrap_band(old), _bootstrap_band(new))
+    wider = plots.plot_similarity_vs_performance(pairs_table, n_resamples=50, confidence=0.99)
+    assert not np.array_equal(_bootstrap_band(wider), _bootstrap_band(new))
 
 
 def test_plot_similarity_vs_performance_names_missing_columns():

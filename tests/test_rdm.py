@@ -9,7 +9,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import percentileofscore, rankdata
 
-from deeprsa.rdm import _compute as rdm_module
 from deeprsa.rdm import (
     RDM,
     ConstantPatternWarning,
@@ -20,6 +19,7 @@ from deeprsa.rdm import (
     list_measures,
     register_measure,
 )
+from deeprsa.rdm import _compute as rdm_module
 from deeprsa.rdm.measures import _MEASURES
 from deeprsa.store import Store
 
@@ -127,7 +127,7 @@ def test_agrees_with_scipy_on_network_activations(network_activations, measure, 
 
 
 def test_sqeuclidean_per_feature_divides_by_n_features(activations):
-    rdm = compute_rdm(activations, measure="sqeuclidean", per_feature=True, dtype="float64")
+    rdm = compute_rdm(activations, measure="sqeuclidean", dtype="float64", params={"per_feature": True})
     assert_allclose(rdm.vector(), pdist(activations, "sqeuclidean") / 30, **F64)
     assert rdm.provenance["params"] == {"per_feature": True}
 
@@ -142,7 +142,7 @@ def test_agrees_with_rsatoolbox(network_activations, ours, theirs, params, dtype
     X = network_activations[:, network_activations.std(axis=0) > 0]
     X = X[np.ptp(X, axis=1) > 0]  # rsatoolbox gives NaN for constant rows
     expected = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(X), method=theirs)
-    rdm = compute_rdm(X, measure=ours, dtype=dtype, **params)
+    rdm = compute_rdm(X, measure=ours, dtype=dtype, params=params)
     assert_allclose(rdm.vector(), expected.dissimilarities[0], **tol)
 
 
@@ -309,12 +309,12 @@ def test_constant_warning_points_at_the_caller(activations):
      "Unknown measure 'corelation'. Did you mean 'correlation'? Available: 'correlation', "),
     ({"measure": 3}, "measure must be a str naming a registered measure, got int; see "
                      "list_measures()."),
-    ({"measure": "correlation", "per_feature": True},
+    ({"measure": "correlation", "params": {"per_feature": True}},
      "Measure 'correlation' takes no parameters, got 'per_feature'."),
-    ({"measure": "sqeuclidean", "per_featur": True},
+    ({"measure": "sqeuclidean", "params": {"per_featur": True}},
      "Unknown parameter 'per_featur' for measure 'sqeuclidean'. Did you mean 'per_feature'? "
      "Available: 'per_feature'."),
-    ({"measure": "sqeuclidean", "per_feature": "yes"},
+    ({"measure": "sqeuclidean", "params": {"per_feature": "yes"}},
      "per_feature must be True or False, got 'yes'."),
     ({"dtype": "float16"}, "dtype must be 'float32' or 'float64', got 'float16'."),
     ({"dtype": "double precision"},
@@ -393,8 +393,7 @@ def manhattan():
 def test_user_measures_are_tiled_and_take_parameters(activations, manhattan):
     plain = compute_rdm(activations, measure=manhattan, dtype="float64", batch_size=5)
     assert_allclose(plain.vector(), pdist(activations, "cityblock"), **F64)
-    squared = compute_rdm(InaccessibleArray(activations, 4), measure=manhattan, power=2.0,
-                          dtype="float64", batch_size=4)
+    squared = compute_rdm(InaccessibleArray(activations, 4), measure=manhattan, dtype="float64", batch_size=4, params={"power": 2.0})
     assert_allclose(squared.vector(), pdist(activations, "cityblock") ** 2, **F64)
     assert squared.provenance["params"] == {"power": 2.0}
     assert describe_measures().set_index("name").loc[manhattan, "description"] == \

@@ -30,7 +30,7 @@ from deeprsa.stats.corrections import _CORRECTIONS
 # Tolerances: the fast paths (entries gathered per permutation, prepared once) and the
 # reference loops compute the same float64 sums in another order: 1e-12.
 SAME64 = {"rtol": 0, "atol": 1e-12}
-RDM_METHODS = list_methods("rdm")
+RDM_METHODS = list_methods(input="rdm")
 # deeprsa method -> rsatoolbox method of the same formula
 RSATOOLBOX_METHODS = {"spearman": "spearman", "pearson": "corr", "cosine": "cosine",
                       "kendall_tau_a": "tau-a", "rho_a": "rho-a"}
@@ -258,13 +258,13 @@ def _holm_reference(p):
 
 def test_bonferroni_and_holm():
     p = np.random.default_rng(1).uniform(0, 0.1, size=30)
-    assert_allclose(correct_pvalues(p, "bonferroni"), np.minimum(1, 30 * p), **SAME64)
-    assert_allclose(correct_pvalues(p, "holm"), _holm_reference(p), **SAME64)
+    assert_allclose(correct_pvalues(p, method="bonferroni"), np.minimum(1, 30 * p), **SAME64)
+    assert_allclose(correct_pvalues(p, method="holm"), _holm_reference(p), **SAME64)
 
 
 def test_corrections_keep_shape_and_skip_nan():
     p = np.array([[0.01, np.nan], [0.04, 0.03]])
-    out = correct_pvalues(p, "bonferroni")
+    out = correct_pvalues(p, method="bonferroni")
     assert out.shape == (2, 2) and np.isnan(out[0, 1])
     assert_allclose(out[~np.isnan(p)], [0.03, 0.12, 0.09], **SAME64)
 
@@ -276,7 +276,7 @@ def test_corrections_keep_shape_and_skip_nan():
 ])
 def test_correction_errors(p, method, msg):
     with pytest.raises(ValueError, match=re.escape(msg)):
-        correct_pvalues(p, method)
+        correct_pvalues(p, method=method)
 
 
 # ============================================================================ bootstrap_ci

@@ -28,13 +28,13 @@ def test_digits_is_real_data_with_metadata():
     x = stim.load(5)
     assert x.shape == (1, 8, 8) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert meta["ink"].iloc[5] == pytest.approx(float(x.mean()), rel=1e-6)
-    train, test = digits("train"), digits("test")
+    train, test = digits(split="train"), digits(split="test")
     assert len(train) + len(test) == 1797
     assert not set(train.stimulus_ids) & set(test.stimulus_ids)
 
 
 def test_sample_sort_subset(digits_small):
-    stim = digits("test")
+    stim = digits(split="test")
     a = stim.sample(3, seed=1)
     b = stim.sample(3, seed=1)
     assert a.stimulus_ids == b.stimulus_ids

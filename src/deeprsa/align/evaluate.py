@@ -13,6 +13,7 @@ import logging
 
 import numpy as np
 
+from .._deprecation import renamed_keywords
 from .._validation import check_option, check_random_state
 from .srm import SRM, _check_networks
 
@@ -21,15 +22,17 @@ log = logging.getLogger(__name__)
 _NATIVE = ("pca", "truncate")
 
 
-def load_networks(store, models, layer, **fields):
+@renamed_keywords(models="model")
+def load_networks(store, model, layer, **fields):
     """Activations of one layer of several models, over the same stimuli.
 
     Parameters
     ----------
     store : Store or path
         A store holding the activations (``deeprsa extract``).
-    models : sequence of str
-        Model names as in the store (e.g. ``zoo:convnet_s0`` ... ``zoo:convnet_s4``).
+    model : sequence of str
+        Model names as in the store (e.g. ``zoo:convnet_s0`` ... ``zoo:convnet_s4``),
+        at least two.
     layer : str
         The layer, present in every model.
     **fields
@@ -38,7 +41,7 @@ def load_networks(store, models, layer, **fields):
     Returns
     -------
     X : list of ndarray of shape (n_stimuli, n_units_i)
-        One array per model, in the order of ``models``.
+        One array per model, in the order of ``model``.
     stimulus_ids : tuple of str
 
     Raises
@@ -50,7 +53,7 @@ def load_networks(store, models, layer, **fields):
     """
     from ..store import Store
 
-    models = [models] if isinstance(models, str) else list(models)
+    models = [model] if isinstance(model, str) else list(model)
     if len(models) < 2:
         raise ValueError(f"Aligning networks needs at least 2 models, got {len(models)}.")
     store = store if isinstance(store, Store) else Store(store, mode="r")

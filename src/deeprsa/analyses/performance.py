@@ -371,7 +371,7 @@ def _from_store(store, names, *, method, layers, filters):
 
     check_option("method", method, list_methods())
     store = _open_store(store)
-    kind = "rdms" if method in list_methods("rdm") else "activations"
+    kind = "rdms" if method in list_methods(input="rdm") else "activations"
     table = store.entries(kind)
     if table.empty or not table["complete"].any():
         hint = " Run `deeprsa rdm` first." if kind == "rdms" else ""
@@ -388,7 +388,7 @@ def _from_store(store, names, *, method, layers, filters):
         shared = [name for name in shared if name in layers]
     items = []
     for name in shared:
-        result = multi_model_rdm(store, names, method=method, layers=[name], **filters)
+        result = multi_model_rdm(store, names, method=method, layer=[name], **filters)
         items.extend(_split_by_layer(result, names, None, single=True))
     return items
 

@@ -106,7 +106,7 @@ def rdm_cmd(store, measure, models, layers, dtype, device, batch_size, params):
 
     rdms = compute_rdms(store, measure=measure, model=list(models) or None,
                         layer=list(layers) or None, dtype=dtype, device=device,
-                        batch_size=batch_size, **_parse_params(params))
+                        batch_size=batch_size, params=_parse_params(params))
     columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
     click.echo(rdms.metadata[columns].to_string(index=False))
 

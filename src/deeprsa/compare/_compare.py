@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._deprecation import keyword_only, merged_params
 from ..rdm import stimulus_key
 from ._pairs import _check_n_jobs, _check_same_stimuli, _pairwise, _rdm_items, _warn_undefined
 from .registry import _check_method
@@ -114,7 +115,9 @@ def compare_rdms(a, b=None, *, method: str = "spearman", working_memory: float =
         first.stimulus_ids, provenance)
 
 
-def compare_representations(X, Y, method: str = "linear_cka", **params) -> float:
+@keyword_only("method")
+def compare_representations(X, Y, *, method: str = "linear_cka", params=None,
+                            **loose_params) -> float:
     """Compare two representations of the same stimuli directly, without an RDM.
 
     Parameters
@@ -125,7 +128,7 @@ def compare_representations(X, Y, method: str = "linear_cka", **params) -> float
         The same stimuli in the same order; ``n_units_y`` may differ.
     method : str, default="linear_cka"
         A registered representation method; see :func:`list_methods`.
-    **params
+    params : mapping, optional
         The method's parameters: ``threshold`` (``rbf_cka``, default 1.0),
         ``alpha`` (``shape_metric``, in [0, 1], default 1.0), ``k``
         (``mutual_knn``, default 10), ``n_components`` and
@@ -178,11 +181,12 @@ def compare_representations(X, Y, method: str = "linear_cka", **params) -> float
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((50, 8))
     >>> Q = np.linalg.qr(rng.standard_normal((8, 8)))[0]
-    >>> round(compare_representations(X, 3 * X @ Q + 1, "linear_cka"), 6)
+    >>> round(compare_representations(X, 3 * X @ Q + 1, method="linear_cka"), 6)
     1.0
-    >>> round(compare_representations(X, 3 * X @ Q + 1, "procrustes"), 6)
+    >>> round(compare_representations(X, 3 * X @ Q + 1, method="procrustes"), 6)
     0.0
     """
+    params = merged_params(params, loose_params, "compare_representations")
     spec, params = _check_method(method, params, "representation")
     X = _check_representation(X, "X")
     Y = _check_representation(Y, "Y")

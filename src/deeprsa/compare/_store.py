@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from .._deprecation import renamed_keywords
 from ..store import open_store
 from ._pairs import (
     _MIB,
@@ -25,12 +26,15 @@ from .result import ComparisonResult, _frame, comparison_fields
 __all__ = ["model_rdm", "multi_model_rdm"]
 
 
-def model_rdm(store, model: str, *, method: str = "spearman", params: Mapping | None = None,
-              layers: Sequence[str] | None = None, working_memory: float = 1024,
+@renamed_keywords(layers="layer")
+def model_rdm(store, model: str, *, layer=None, method: str = "spearman",
+              params: Mapping | None = None, working_memory: float = 1024,
               n_jobs: int | None = None, **filters) -> ComparisonResult:
-    """Layers x layers comparison of one model, from the store (seed 000's model RDM).
+    """Layers x layers comparison of one model, from the store (the model RDM).
 
-    Same as :func:`multi_model_rdm` with ``models=[model]``; see there.
+    The second-order RDM of the object-classification RSA study: 1 - Spearman
+    between the RDMs of every pair of layers. Same as :func:`multi_model_rdm`
+    with ``model=[model]``; see there.
 
     Examples
     --------
@@ -45,32 +49,34 @@ def model_rdm(store, model: str, *, method: str = "spearman", params: Mapping | 
     array([[0.   , 0.114],
            [0.114, 0.   ]])
     """
-    return multi_model_rdm(store, [model], method=method, params=params, layers=layers,
+    return multi_model_rdm(store, [model], layer=layer, method=method, params=params,
                            working_memory=working_memory, n_jobs=n_jobs, **filters)
 
 
-def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str = "spearman",
-                    params: Mapping | None = None, layers: Sequence[str] | None = None,
-                    working_memory: float = 1024, n_jobs: int | None = None,
-                    **filters) -> ComparisonResult:
+@renamed_keywords(models="model", layers="layer")
+def multi_model_rdm(store, model=None, *, layer=None, method: str = "spearman",
+                    params: Mapping | None = None, working_memory: float = 1024,
+                    n_jobs: int | None = None, **filters) -> ComparisonResult:
     """All layers of all models in one symmetric comparison, read from the store in blocks.
 
     RDM methods compare the stored RDMs (kind ``"rdms"``); representation
     methods (CKA, Procrustes, ...) compare the stored activations (kind
-    ``"activations"``). Inter-model blocks are included: the result is seed
-    000's multi-model RDM, labelled by model and layer.
+    ``"activations"``). Inter-model blocks are included: the result is the
+    multi-model RDM of the object-classification RSA study, labelled by
+    model and layer. It is saved in the store (kind ``"comparisons"``), and
+    asking again for the same comparison loads it.
 
     Parameters
     ----------
     store : Store or path
         The store holding the RDMs or activations.
-    models : sequence of str, optional
+    model : str or sequence of str, optional
         Models to include, in this order; default all, in store order.
     method : str, default="spearman"
         A registered comparison method; see :func:`list_methods`.
     params : mapping, optional
         Parameters of a representation method, e.g. ``{"threshold": 0.5}``.
-    layers : sequence of str, optional
+    layer : str or sequence of str, optional
         Layers to include, in this order; default every layer, in the order
         the entries were created (network order for ``deeprsa extract``).
     working_memory : float, default=1024
@@ -97,7 +103,7 @@ def multi_model_rdm(store, models: Sequence[str] | None = None, *, method: str =
         If several entries match one (model, layer), naming the fields that
         tell them apart, or if entries are over different stimuli.
     """
-    task = plan_comparison(store, method, params=params, models=models, layers=layers,
+    task = plan_comparison(store, method, params=params, model=model, layer=layer,
                            working_memory=working_memory, **filters)
     store = task.store
     if store.has(task.key):
@@ -151,7 +157,7 @@ class ComparisonTask:
                                 self.stimulus_ids, {"stimuli": self.stimuli})
 
 
-def plan_comparison(store, method, *, params=None, models=None, layers=None,
+def plan_comparison(store, method, *, params=None, model=None, layer=None,
                     working_memory: float = 1024, name: str = "multi_model_rdm",
                     **filters) -> ComparisonTask:
     """Select the inputs of a multi-model comparison and derive its store key."""
@@ -160,7 +166,7 @@ def plan_comparison(store, method, *, params=None, models=None, layers=None,
     spec, params = _check_method(method, params, _METHODS.get_checked(method).input)
     kind = "rdms" if spec.input == "rdm" else "activations"
     store = open_store(store)
-    table = _select(store, kind, models, layers, filters)
+    table = _select(store, kind, _listed(model), _listed(layer), filters)
     stimuli = table["stimuli"].unique()
     if len(stimuli) > 1:
         items = [_Item(None, {"model": r.model, "layer": r.layer},
@@ -176,6 +182,10 @@ def plan_comparison(store, method, *, params=None, models=None, layers=None,
     return ComparisonTask(store, name, method, spec, params, kind, list(table["key"]),
                           metadata, str(stimuli[0]), ids, rows_per_read,
                           content_key({"kind": "comparisons", **fields}))
+
+
+def _listed(value):
+    return [value] if isinstance(value, str) else (None if value is None else list(value))
 
 
 def read_input(store, key, kind, n, rows_per_read):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 
+from .._deprecation import keyword_only
 from .._validation import Registry, check_option, suggest
 from . import rdm_methods, representation_methods
 
@@ -102,7 +103,8 @@ def register_method(name: str, func=None, *, input: str = "rdm", kind: str = "si
     return decorator if func is None else decorator(func)
 
 
-def list_methods(input: str | None = None) -> list[str]:
+@keyword_only("input")
+def list_methods(*, input: str | None = None) -> list[str]:
     """Names of the registered comparison methods, sorted.
 
     Parameters
@@ -113,7 +115,7 @@ def list_methods(input: str | None = None) -> list[str]:
 
     Examples
     --------
-    >>> list_methods("rdm")
+    >>> list_methods(input="rdm")
     ['cosine', 'kendall_tau_a', 'kendall_tau_b', 'pearson', 'rho_a', 'spearman']
     """
     if input not in (None, "rdm", "representation"):
@@ -150,7 +152,7 @@ def _check_method(method, params, input):
                  if spec.input == "representation" else "compare_rdms(a, b, method=...)")
         raise ValueError(
             f"Method {method!r} compares {spec.input}s, not {input}s; use {other}. "
-            f"Methods for {input}s: {', '.join(map(repr, list_methods(input)))}.")
+            f"Methods for {input}s: {', '.join(map(repr, list_methods(input=input)))}.")
     params = dict(params or {})
     unknown = sorted(set(params) - set(spec.defaults))
     if unknown:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecation import keyword_only
 from .._validation import suggest
 from ..rdm import RDM
 
@@ -139,7 +140,8 @@ class ComparisonResult:
             self.n_entries, symmetric, self.stimulus_ids,
             {k: v for k, v in self.provenance.items() if k != "key"})
 
-    def to_rdm(self, labels: Sequence[str] = ("model", "layer")) -> RDM:
+    @keyword_only("labels")
+    def to_rdm(self, *, labels: Sequence[str] = ("model", "layer")) -> RDM:
         """The dissimilarity matrix as an :class:`RDM` over the compared inputs.
 
         Ids join the ``labels`` metadata columns that exist with ``"|"``

@@ -496,7 +496,7 @@ class _Runner:
 
         stimuli = self.plan.stimuli.content_hash()
         for t in (t for t in self.plan.tasks if t.stage == "compare"):
-            task = plan_comparison(self.store, t.method, models=self.plan.names,
+            task = plan_comparison(self.store, t.method, model=self.plan.names,
                                    measure=t.measure, stimuli=stimuli,
                                    working_memory=tasks.WORKING_MEMORY)
             if self.store.has(task.key):

@@ -93,7 +93,7 @@ def _comparisons(plan, store):
 
     rows, stimuli = [], plan.stimuli.content_hash()
     for task in (t for t in plan.tasks if t.stage == "compare"):
-        key = plan_comparison(store, task.method, models=plan.names, measure=task.measure,
+        key = plan_comparison(store, task.method, model=plan.names, measure=task.measure,
                               stimuli=stimuli).key
         status = "skipped" if store.has(key) else "computed"
         multi_model_rdm(store, plan.names, method=task.method, measure=task.measure,

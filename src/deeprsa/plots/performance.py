@@ -8,21 +8,21 @@ percentile-bootstrap band.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from .._deprecation import renamed_keywords
 from .._validation import check_random_state, suggest
 from ._base import _finish, _group_colours, _new_figure, _styled
 
 _N_RESAMPLES = 2000  # default of plot_similarity_vs_performance
 
 
+@renamed_keywords(n_boot="n_resamples", ci="confidence")
 @_styled
 def plot_similarity_vs_performance(table, *, x="performance_similarity",
-                                   y="representational_similarity", hue=None, ci=0.95,
+                                   y="representational_similarity", hue=None, confidence=0.95,
                                    n_resamples=_N_RESAMPLES, seed=0, xlabel=None, ylabel=None,
-                                   title=None, ax=None, path=None, n_boot=None):
+                                   title=None, ax=None, path=None):
     """Representational against performance similarity of model pairs, with a fit and its CI.
 
     Parameters
@@ -35,7 +35,7 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     hue : str, optional
         Column colouring the points (e.g. whether the pair shares an
         architecture).
-    ci : float, default=0.95
+    confidence : float, default=0.95
         Level of the band around the least-squares line: a percentile
         bootstrap over rows. Pairs that share a model are not independent, so
         read the band as descriptive; test with a Mantel test instead.
@@ -47,9 +47,9 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     ax : matplotlib.axes.Axes, optional
     path : str or Path, optional
         Also save the figure there as PNG and SVG.
-    n_boot : int, optional
-        Deprecated name of ``n_resamples``; it will be removed in the next
-        release.
+    n_boot, ci
+        Deprecated names of ``n_resamples`` and ``confidence``; they will be
+        removed in the next release.
 
     Returns
     -------
@@ -62,7 +62,7 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
         If a column is missing (with a did-you-mean) or there are fewer than
         3 rows with both values.
     TypeError
-        If both ``n_resamples`` and its deprecated name ``n_boot`` are given.
+        If both a parameter and its deprecated name are given.
 
     Examples
     --------
@@ -75,7 +75,6 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     """
     from scipy.stats import spearmanr
 
-    n_resamples = _renamed_n_boot(n_resamples, n_boot)
     columns = sorted(map(str, table.columns))
     for name, col in (("x", x), ("y", y), ("hue", hue)):
         if col is not None and col not in table.columns:
@@ -84,8 +83,8 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     data = table.dropna(subset=[x, y])
     if len(data) < 3:
         raise ValueError(f"Need at least 3 pairs with both {x!r} and {y!r}; got {len(data)}.")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci!r}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
     xs = data[x].to_numpy(dtype=float)
     ys = data[y].to_numpy(dtype=float)
     fig = ax.figure if ax is not None else _new_figure(3.8, 3.2)
@@ -110,10 +109,10 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
             continue
         s, i = np.polyfit(xs[idx], ys[idx], 1)
         boot[b] = s * grid + i
-    lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+    lo, hi = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
     rho = spearmanr(xs, ys).statistic
     ax.fill_between(grid, lo, hi, color="tab:blue", alpha=0.18, linewidth=0,
-                    label=f"{ci:.0%} bootstrap CI".replace("%", " %"))
+                    label=f"{confidence:.0%} bootstrap CI".replace("%", " %"))
     ax.plot(grid, slope * grid + intercept, color="tab:blue", linewidth=1.2,
             label=f"least squares, Spearman ρ = {rho:.2f} (n = {len(xs)})")
     handles, texts = ax.get_legend_handles_labels()
@@ -125,15 +124,3 @@ def plot_similarity_vs_performance(table, *, x="performance_similarity",
     ax.set_ylabel(ylabel or y.replace("_", " "))
     ax.set_title(title if title is not None else "representational vs performance similarity")
     return _finish(fig, path)
-
-
-def _renamed_n_boot(n_resamples, n_boot):
-    """``n_resamples``, or the deprecated ``n_boot`` with a DeprecationWarning."""
-    if n_boot is None:
-        return n_resamples
-    if n_resamples != _N_RESAMPLES:
-        raise TypeError("Give n_resamples only; n_boot is its deprecated name.")
-    # stacklevel 4: past this helper, the plot function and its _styled wrapper.
-    warnings.warn("n_boot is deprecated and will be removed in the next release; use "
-                  "n_resamples.", DeprecationWarning, stacklevel=4)
-    return n_boot

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._deprecation import merged_params
 from ..store import open_store
 from ._engine import _compute_matrix, _constant_warning, _default_batch_size, _Rows
 from ._objects import _FROM_ACTIVATIONS, RDM, RDMs, _check_ids, _jsonable, _store_fields
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, layer=None,
                 reduction=None, key=None, dtype="float32", device=None, batch_size=None,
-                progress=False, **params) -> RDM:
+                progress=False, params=None, **loose_params) -> RDM:
     """Compute a first-order representational dissimilarity matrix.
 
     Rows are prepared once (centred, normalised or ranked, as the measure
@@ -58,8 +59,10 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
         256 rows for measures registered as functions.
     progress : bool, default=False
         Show a progress bar over row tiles.
-    **params
-        Parameters of the measure, e.g. ``per_feature=True`` for ``sqeuclidean``.
+    params : mapping, optional
+        Parameters of the measure, e.g. ``{"per_feature": True}`` for
+        ``sqeuclidean``. (Loose keywords, ``per_feature=True``, still work for
+        one release, with a DeprecationWarning.)
 
     Returns
     -------
@@ -127,7 +130,7 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
         raise ValueError(f"measure must be a str naming a registered measure, got "
                          f"{type(measure).__name__}; see list_measures().")
     meas = _MEASURES.get_checked(measure)
-    params = _check_params(meas, params)
+    params = _check_params(meas, merged_params(params, loose_params, "compute_rdm"))
     dtype = _check_dtype(dtype)
     device = _check_device(device, meas)
     if isinstance(X, (str, Store)) or hasattr(X, "__fspath__"):
@@ -155,7 +158,7 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
 
 def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimuli=None,
                  dtype="float32", device=None, batch_size=None, progress=True,
-                 **params) -> RDMs:
+                 params=None, **loose_params) -> RDMs:
     """Compute (or load, when already there) the RDM of every layer in a store.
 
     Parameters
@@ -169,7 +172,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     stimuli : str, optional
         Only activations of this stimulus set (content hash), when the store
         holds several.
-    dtype, device, batch_size, **params
+    dtype, device, batch_size, params
         As in :func:`compute_rdm`.
     progress : bool, default=True
         Show a progress bar over layers (and row tiles).
@@ -188,6 +191,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     """
     from tqdm.auto import tqdm
 
+    params = merged_params(params, loose_params, "compute_rdms")
     store = open_store(store)
     table = store.select("activations", model=_listed(model), layer=_listed(layer),
                          stimuli=stimuli)
@@ -205,7 +209,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
         bar.set_postfix_str(f"{entry.model} {entry.layer}")
         results.append(compute_rdm(store, key=entry.key, measure=measure, dtype=dtype,
                                    device=device, batch_size=batch_size, progress=progress,
-                                   **params))
+                                   params=params))
     return RDMs(results)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecation import keyword_only
 from .._validation import suggest
 
 __all__ = ["RDM", "RDMs"]
@@ -509,7 +510,8 @@ class RDMs:
 
         return pd.DataFrame([_flat_provenance(r.provenance) for r in self._rdms])
 
-    def vectors(self, dtype=None) -> np.ndarray:
+    @keyword_only("dtype")
+    def vectors(self, *, dtype=None) -> np.ndarray:
         """Upper triangles stacked: ndarray of shape (n_rdms, n_pairs)."""
         first = self._rdms[0].vector()
         out = np.empty((len(self), len(first)), dtype=dtype or np.result_type(

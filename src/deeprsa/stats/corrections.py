@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._deprecation import keyword_only
 from .._validation import Registry, check_option
 from ._common import _deprecated_value
 
@@ -123,7 +124,8 @@ def _step_up(p, factor):
     return adjusted
 
 
-def correct_pvalues(pvalues, method: str = "fdr_bh") -> np.ndarray:
+@keyword_only("method")
+def correct_pvalues(pvalues, *, method: str = "fdr_bh") -> np.ndarray:
     """Adjust p-values for multiple comparisons.
 
     Parameters

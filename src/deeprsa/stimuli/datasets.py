@@ -8,6 +8,7 @@ from importlib import resources
 
 import numpy as np
 
+from .._deprecation import keyword_only
 from .._validation import check_option
 from ._set import StimulusSet
 
@@ -29,7 +30,8 @@ def digits_split() -> dict[str, tuple[int, ...]]:
     return {"train": tuple(data["train"]), "test": tuple(data["test"])}
 
 
-def digits(split: str = "all") -> StimulusSet:
+@keyword_only("split")
+def digits(*, split: str = "all") -> StimulusSet:
     """Scikit-learn's bundled 1,797 handwritten digits as a :class:`StimulusSet`.
 
     Images are 8 x 8 grayscale, scaled to [0, 1] (the raw 0-16 values / 16).
