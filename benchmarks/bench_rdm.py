@@ -15,7 +15,7 @@ meant to be read (absolute times depend on the machine and its load):
    The store run includes writing the RDM back (zstd-compressed).
 
 Run: ``.venv/bin/python benchmarks/bench_rdm.py`` (``--quick`` uses 2,000
-stimuli and skips rsatoolbox; ``--features 100000`` for the seed-000 scale).
+stimuli and skips rsatoolbox; ``--features 100000`` for the object-classification study's scale).
 """
 
 from __future__ import annotations

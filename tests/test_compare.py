@@ -511,11 +511,11 @@ def test_saved_comparison_is_found_again(tmp_path):
     assert store.entry(key)["attrs"]["metadata_a"][4]["layer"] == "layer1"
 
 
-# ---------------------------------------------------------------- meta-RDMs (seed 002)
+# ------------------------------------------------ meta-RDMs (pytorch_feature_analysis)
 
 
 def _color_table():
-    """4 objects x 2 layers, each an RDM over 4 colours (seed 002's example)."""
+    """4 objects x 2 layers, each an RDM over 4 colours (pytorch_feature_analysis' example)."""
     colours = ["000", "090", "180", "270"]
     rng = np.random.default_rng(50)
     rows = []

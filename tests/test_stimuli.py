@@ -102,7 +102,7 @@ def test_from_folder_flat_and_mixed(tmp_path):
         StimulusSet.from_folder(tmp_path / "mixed")
 
 
-def test_from_meta_json_seed000_format(tmp_path):
+def test_from_meta_json_object_classification_format(tmp_path):
     _write_images(tmp_path, ["img/0.png", "img/1.png"])
     records = [{"filename": "img/0.png", "class": "tench"},
                {"filename": "img/1.png", "class": "goldfish"}]

@@ -256,7 +256,9 @@ def _glob_to_regex(pattern: str) -> re.Pattern:
 
 def write_layer_file(path, layers: dict[str, Sequence[str]] | None = None, *, table=None,
                      model: str | None = None) -> Path:
-    """Write seed 000's layer file: a JSON list of ``{"model": ..., "layer": ...}`` records.
+    """Write a layer file: a JSON list of ``{"model": ..., "layer": ...}`` records.
+
+    The format of the object-classification RSA study's layer selection step.
 
     Either pass ``layers`` as ``{model name: [layer, ...]}`` (the selected
     layers), or a :func:`list_layers` ``table`` plus the ``model`` name (all

@@ -19,7 +19,7 @@ __all__ = ["compute_meta_rdms"]
 def compute_meta_rdms(table, *, entry_variables: Sequence[str],
                       grouping_variables: Sequence[str] = (), method="spearman",
                       rdm_column: str = "rdm"):
-    """Higher-order RDMs over any metadata (seed 002's meta-RDMs).
+    """Higher-order RDMs over any metadata (the meta-RDMs of pytorch_feature_analysis).
 
     Within each group of ``grouping_variables``, the RDMs whose
     ``entry_variables`` differ are compared with each other; the
@@ -61,7 +61,7 @@ def compute_meta_rdms(table, *, entry_variables: Sequence[str],
 
     Notes
     -----
-    The ``_sub`` convention of seed 002: columns that describe one level
+    The ``_sub`` convention of pytorch_feature_analysis: columns that describe one level
     (``measure``, ``params``, ``entry_variables``, ``transform``, and any
     ``*_sub`` column) gain ``_sub`` one order up. A second-order RDM has
     ``measure`` (its method) and ``measure_sub`` (the first-order measure);

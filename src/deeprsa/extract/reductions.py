@@ -69,7 +69,8 @@ def _subsample_indices(n_units: int, k: int, seed: int) -> np.ndarray:
 
 @register_reduction("subsample_units")
 def _subsample_units(x, k=1000, seed=0):
-    """A seeded random subset of k units of the flattened output (seed 001 uses 1,000)."""
+    """A seeded random subset of k units of the flattened output (the ManteLab course
+    notebook on representations in deep networks uses 1,000)."""
     import torch
 
     flat = x.reshape(x.shape[0], -1)

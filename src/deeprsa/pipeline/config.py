@@ -84,7 +84,7 @@ class StimuliPlan:
     ----------
     source : str
         ``"digits"``, ``"digits:train"``, ``"digits:test"``, a folder of images
-        (flat or one subfolder per class), a ``.csv`` or a seed-000 ``meta.json``.
+        (flat or one subfolder per class), a ``.csv`` or a ``meta.json`` (records with ``filename`` and ``class``).
     n_per_class : int or None
         Draw this many stimuli per class (None: all).
     seed : int

@@ -282,7 +282,8 @@ class RDM:
 
         ``100 * rank / n_pairs`` with ties averaged, which is
         ``scipy.stats.percentileofscore(v, v, kind="rank")`` for ``v = self.vector()``
-        (seed 003's percentile heatmaps; there the diagonal is included).
+        (the RSA tutorial notebook's percentile heatmaps; there the diagonal is
+        included).
         Provenance gains ``transform="percentile"``.
         """
         from scipy.stats import rankdata

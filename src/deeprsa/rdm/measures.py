@@ -201,7 +201,8 @@ for _name, _description, _kw in [
         formula="1 - r(x, y), r = (x - mean x)·(y - mean y) / (|x - mean x| |y - mean y|)",
         range="[0, 2]", prepare=_prepare_pearson, finish=_finish_one_minus,
         constant=("constant", _NO_SIMILARITY.format(what="constant")),
-        notes="Seed 000's input RDM; rsatoolbox 'correlation'. Constant rows: 1 to "
+        notes="The input RDM of Kriegeskorte et al. (2008); rsatoolbox 'correlation'. "
+              "Constant rows: 1 to "
               "others, 0 to each other.",
         references="Kriegeskorte, Mur & Bandettini (2008), Front. Syst. Neurosci. 2:4.")),
     ("spearman", "1 - Spearman correlation (Pearson of the ranked values of each pattern).",
@@ -218,7 +219,7 @@ for _name, _description, _kw in [
     ("euclidean", "Euclidean distance between stimulus patterns.", dict(
         formula="|x - y|", range="[0, inf)", prepare=_prepare_squared,
         finish=_finish_euclidean,
-        notes="Seed 003 uses normalized_euclidean; rsatoolbox's 'euclidean' is "
+        notes="The RSA tutorial notebook uses normalized_euclidean; rsatoolbox's 'euclidean' is "
               "sqeuclidean with per_feature=True.",
         references="scipy.spatial.distance.euclidean.")),
     ("sqeuclidean", "Squared Euclidean distance (per_feature=True divides by n_features).",
@@ -227,12 +228,12 @@ for _name, _description, _kw in [
           params={"per_feature": False},
           notes="per_feature=True is rsatoolbox's calc_rdm(method='euclidean').",
           references="Nili et al. (2014), PLoS Comput. Biol. 10:e1003553 (rsatoolbox).")),
-    ("normalized_euclidean", "Euclidean distance divided by sqrt(n_features) (seed 003).",
+    ("normalized_euclidean", "Euclidean distance divided by sqrt(n_features).",
      dict(formula="|x - y| / sqrt(n_features) = sqrt(mean((x - y)^2))", range="[0, inf)",
           prepare=_prepare_squared, finish=_finish_normalized,
           notes="The root-mean-square difference per unit; comparable across layers of "
                 "different width.",
-          references="Seed 003 RSA tutorial (compute_rdm with normalize_distances=True).")),
+          references="The RSA tutorial notebook (compute_rdm with normalize_distances=True).")),
 ]:
     _MEASURES.register(_name)(_Measure(_name, _description, **_kw))
 

@@ -124,7 +124,9 @@ class StimulusSet:
 
     @classmethod
     def from_meta_json(cls, path, *, root=None, filename_key="filename", label_key="class"):
-        """Read seed 000's ``meta.json``: one record per image with file name and class.
+        """Read a ``meta.json``: one record per image with file name and class.
+
+        The format of the object-classification RSA study (``filename``, ``class``).
 
         Accepts a list of records (``[{"filename": ..., "class": ...}, ...]``) or a
         mapping of id to record. Every other key becomes a metadata column.
