@@ -452,3 +452,36 @@ def test_deeprsa_keeps_dask_out_of_plain_imports():
                          check=True)
     assert out.stdout.strip() == "False"
     assert deeprsa.__version__
+
+
+def test_a_run_on_the_cluster_equals_the_serial_run_and_compares_once(cluster, tmp_path,
+                                                                      monkeypatch):
+    # `deeprsa run --cluster`: the same tables and provenance as `deeprsa run`, and the
+    # report's sections find the cluster's comparisons instead of computing them again.
+    import json
+
+    from deeprsa.compare import _store as compare_store
+    from deeprsa.pipeline import run_config
+    from deeprsa.pipeline.dask import DaskExecutor
+
+    client, _ = cluster
+    config = {**PLAN, "outputs": {"figures": ["model_rdm"], "report": False},
+              "analyses": {"srm": False, "performance": False, "dimensionality": False,
+                           "mds": False}}
+    serial = run_config(config, out_dir=tmp_path / "serial", progress=False)
+
+    def no_second_comparison(*args, **kwargs):
+        raise AssertionError("a comparison the cluster saved was computed again")
+
+    monkeypatch.setattr(compare_store, "_pairwise", no_second_comparison)
+    on_cluster = run_config(config, out_dir=tmp_path / "dask", progress=False,
+                            executor=DaskExecutor(client))
+
+    for table in sorted((serial / "tables").glob("*.csv")):
+        assert table.read_bytes() == (on_cluster / "tables" / table.name).read_bytes(), table
+    runs = [json.loads((d / "run.json").read_text()) for d in (serial, on_cluster)]
+    volatile = ("created", "timings", "cpu_timings", "store")  # when and where it ran
+    assert ({k: v for k, v in runs[0].items() if k not in volatile}
+            == {k: v for k, v in runs[1].items() if k not in volatile})
+    store = Store(on_cluster / "store", mode="r")
+    assert len(store.select("comparisons")) == len(PLAN["compare"]["methods"])

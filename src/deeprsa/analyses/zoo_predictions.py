@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._deprecation import renamed_keywords
+
 __all__ = ["read_zoo_predictions"]
 
 
-def read_zoo_predictions(models=None):
+@renamed_keywords(models="model")
+def read_zoo_predictions(model=None):
     """Predictions of zoo models on the digits test split, and the true labels.
 
     Parameters
     ----------
-    models : sequence of str, optional
+    model : sequence of str, optional
         Zoo entries, with or without the ``"zoo:"`` prefix (the keys of the
         result keep the names as given, to match a store's ``model`` column).
         Default: the final entries of every run (``convnet_s0``, ...).
@@ -45,6 +48,7 @@ def read_zoo_predictions(models=None):
     from .. import zoo
     from ..stimuli import digits
 
+    models = model
     if models is None:
         entries = zoo.list_entries()
         models = entries.loc[entries["final"], "name"].tolist()

@@ -82,7 +82,8 @@ def _executor(cluster, scheduler, rdm_batch_size, shard_size, n_jobs):
     """A context holding a DaskExecutor on a started (or joined) cluster."""
     from contextlib import contextmanager
 
-    from ..pipeline.dask import DaskExecutor, _dashboard_note, start_cluster
+    from ..pipeline._dask_client import _dashboard_note
+    from ..pipeline.dask import DaskExecutor, start_cluster
 
     if (cluster is None) == (scheduler is None):
         raise click.UsageError("Pass one of --cluster local[:N] (start a local cluster) or "

@@ -47,8 +47,6 @@ from .srm import plot_srm_trajectories
 from .variance import plot_variance_explained
 
 __all__ = [
-    "MDSResult",
-    "compute_mds",
     "plot_images",
     "plot_mds",
     "plot_model_rdm",
