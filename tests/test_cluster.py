@@ -272,12 +272,14 @@ def assert_same_arrays(serial_store, store):
         assert a.tobytes() == b.tobytes(), (key, float(np.abs(a - b).max()))
 
 
+@pytest.mark.slow
 def test_the_dashboard_link_is_logged_when_a_cluster_starts(cluster):
     client, messages = cluster
     assert any(client.dashboard_link in m and "local cluster of 2 worker(s)" in m
                for m in messages)
 
 
+@pytest.mark.slow
 def test_plan_on_two_workers_equals_the_serial_run(cluster, plan, stimuli, serial, tmp_path):
     from deeprsa.pipeline.dask import run_plan
 
@@ -364,6 +366,7 @@ def _missing_tiles(store):
     return missing, done
 
 
+@pytest.mark.slow
 def test_a_worker_killed_during_rdm_tiles_loses_nothing_finished(cluster, plan, stimuli,
                                                                  serial, tmp_path):
     from distributed import KilledWorker
@@ -419,6 +422,7 @@ def test_cluster_run_reports_bad_options_before_starting_a_cluster(tmp_path):
     assert "--rdm-batch-size" in result.output
 
 
+@pytest.mark.slow
 def test_cluster_run_prints_the_dashboard_link_and_fills_the_store(tmp_path):
     pytest.importorskip("distributed")
     from click.testing import CliRunner
@@ -454,6 +458,7 @@ def test_deeprsa_keeps_dask_out_of_plain_imports():
     assert deeprsa.__version__
 
 
+@pytest.mark.slow
 def test_a_run_on_the_cluster_equals_the_serial_run_and_compares_once(cluster, tmp_path,
                                                                       monkeypatch):
     # `deeprsa run --cluster`: the same tables and provenance as `deeprsa run`, and the

@@ -160,6 +160,7 @@ def test_failure_midway_keeps_finished_batches(tmp_path, four):
     assert list(out.status) == ["resumed"]
 
 
+@pytest.mark.slow
 def test_sigkill_midway_resumes_bit_identical(tmp_path):
     script = textwrap.dedent(f"""
         import sys

@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import percentileofscore, rankdata
 
+from _gpu import needs_cuda, needs_no_cuda
 from deeprsa.rdm import (
     RDM,
     ConstantPatternWarning,
@@ -194,8 +195,7 @@ def test_torch_cpu_path_matches_numpy(activations, measure):
     assert torch_rdm.provenance["device"] == "cpu"
 
 
-@pytest.mark.skipif("torch" not in sys.modules or not sys.modules["torch"].cuda.is_available(),
-                    reason="needs a CUDA GPU")
+@needs_cuda
 @pytest.mark.parametrize("measure", list_measures())
 def test_cuda_path_matches_numpy(network_activations, measure):
     numpy_rdm = compute_rdm(network_activations, measure=measure)
@@ -331,8 +331,7 @@ def test_invalid_options_raise_helpful_errors(activations, kwargs, msg):
         compute_rdm(activations, **kwargs)
 
 
-@pytest.mark.skipif("torch" in sys.modules and sys.modules["torch"].cuda.is_available(),
-                    reason="a CUDA GPU is present")
+@needs_no_cuda
 def test_cuda_without_a_gpu_says_so(activations):
     msg = ("device='cuda' but torch finds no CUDA GPU here; leave device=None to compute on "
            "the CPU.")
