@@ -5,9 +5,9 @@ One correlation RDM of N x P float32 activations held in a store, computed
 1. serially, in this process: ``compute_rdm(store, key=..., batch_size=TILE)``
    (numpy's BLAS with its default threads, 2 on this machine);
 2. on ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` with
-   one BLAS thread per task (``n_threads=1``: no oversubscription);
+   one BLAS thread per task (``n_jobs=1``: no oversubscription);
 3. on the same cluster with the serial run's BLAS threads per task (the
-   default of :func:`deeprsa.cluster.run_plan`, bitwise-identical results;
+   default of :func:`deeprsa.pipeline.dask.run_plan`, bitwise-identical results;
    2 workers x 2 threads on 2 cores).
 
 Both read the activations from the store and write the RDM back (raw float32),
@@ -76,7 +76,7 @@ def main():
     from distributed import Client, LocalCluster
 
     from deeprsa import compute_rdm
-    from deeprsa.cluster import _rdm_stage, _threads_here
+    from deeprsa.pipeline.dask import _rdm_stage, _threads_here
 
     n, p, tile = args.stimuli, args.features, args.tile
     n_tiles = -(-n // tile)
@@ -98,11 +98,11 @@ def main():
     try:
         client.run(__import__, "deeprsa.rdm")
         results = {}
-        for label, n_threads in (("2 workers, 1 BLAS thread per task", 1),
-                                 ("2 workers, serial's BLAS threads per task", None)):
+        for label, n_jobs in (("2 workers, 1 BLAS thread per task", 1),
+                              ("2 workers, serial's BLAS threads per task", None)):
             results[label] = _time(
-                lambda n_threads=n_threads: _rdm_stage(client, store, [key], batch_size=tile,
-                                                       n_threads=n_threads),
+                lambda n_jobs=n_jobs: _rdm_stage(client, store, [key], batch_size=tile,
+                                                 n_jobs=n_jobs),
                 store, args.rounds)
             same = store.read(store.entries("rdms")["key"][0]).tobytes() == reference.tobytes()
             results[label] += (same,)

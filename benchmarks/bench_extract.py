@@ -36,7 +36,7 @@ def _stimuli(n):
 def _bare(model, stimuli, batch_size):
     import torch
 
-    from deeprsa.extract import _batches
+    from deeprsa.extract._engine import _batches
 
     with torch.inference_mode():
         for _, batch in _batches(stimuli, model.preprocessing, 0, batch_size):

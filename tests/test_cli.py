@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import deeprsa
@@ -109,3 +110,22 @@ def test_python_m_deeprsa_cli_is_the_command_line(tmp_path):
                             env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"deeprsa, version {deeprsa.__version__}\n"
+
+
+@pytest.mark.parametrize("command, names", [
+    ("sources", ["checkpoint", "module", "timm", "torchvision", "zoo"]),
+    ("reductions", ["cls_token", "flatten", "spatial_mean", "subsample_units", "token_mean"]),
+    ("loaders", ["csv", "digits", "folder", "meta_json"]),
+    ("corrections", ["bonferroni", "fdr_bh", "fdr_by", "holm", "none"]),
+    ("performance-measures", ["accuracy_similarity", "error_consistency",
+                              "prediction_agreement"]),
+])
+def test_every_registry_is_listed_by_a_command(command, names):
+    from click.testing import CliRunner
+
+    from deeprsa.cli import cli
+
+    result = CliRunner().invoke(cli, [command])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.splitlines()[1:] if line.strip()]
+    assert listed == names

@@ -10,7 +10,7 @@ import functools
 import inspect
 import warnings
 
-__all__ = ["keyword_only", "merged_params", "renamed_keywords"]
+__all__ = ["keyword_only", "merged_params", "moved_names", "renamed_keywords"]
 
 
 def renamed_keywords(**renames):
@@ -110,3 +110,26 @@ def merged_params(params, loose: dict, where: str) -> dict:
             raise TypeError(f"{where}() got {both[0]!r} both in params and as a keyword.")
         params.update(loose)
     return params
+
+
+def moved_names(module: str, home: str, names=None):
+    """A module ``__getattr__`` for names that moved from ``module`` to ``home``.
+
+    ``names`` lists them (None: every public name of ``home``). Each access
+    warns and returns the object from its new home; anything else is an
+    AttributeError.
+    """
+    def __getattr__(name):
+        import importlib
+
+        target = importlib.import_module(home)
+        moved = names if names is not None else [n for n in dir(target)
+                                                 if not n.startswith("_")]
+        if name in moved:
+            warnings.warn(f"{module}.{name} moved to {home}.{name}; import it from there "
+                          "(the old name will stop working in the next release).",
+                          DeprecationWarning, stacklevel=2)
+            return getattr(target, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["check_option", "suggest", "check_random_state", "Registry"]
+__all__ = ["check_option", "suggest", "check_random_state", "read_json", "Registry"]
 
 
 def suggest(value: object, choices: Iterable[str], *, n: int = 1) -> str:
@@ -38,6 +38,29 @@ def check_option(parameter: str, value, allowed: Iterable[str]):
         f"Unknown {parameter} {value!r}.{suggest(value, choices)} "
         f"Available: {', '.join(map(repr, choices))}."
     )
+
+
+def read_json(path, what: str, *, invalid: str | None = None):
+    """The parsed JSON file ``path``; errors name the file as ``what`` (e.g. "Layer file").
+
+    Raises
+    ------
+    FileNotFoundError
+        "<what> '<path>' does not exist."
+    ValueError
+        "<invalid or what '<path>'> is not valid JSON: <where>."
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist.") from None
+    except json.JSONDecodeError as err:
+        shown = invalid if invalid is not None else f"{what} {str(path)!r}"
+        raise ValueError(f"{shown} is not valid JSON: {err}.") from None
 
 
 def check_random_state(seed) -> np.random.Generator:

@@ -4,17 +4,7 @@
 working for one release, with a DeprecationWarning.
 """
 
-import warnings
+from ._deprecation import moved_names
 
-_MOVED = ("PlanResult", "run_plan", "start_cluster")
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        warnings.warn(f"deeprsa.cluster.{name} moved to deeprsa.pipeline.dask.{name}; "
-                      "deeprsa.cluster will be removed in the next release.",
-                      DeprecationWarning, stacklevel=2)
-        from .pipeline import dask
-
-        return getattr(dask, name)
-    raise AttributeError(f"module 'deeprsa.cluster' has no attribute {name!r}")
+__getattr__ = moved_names("deeprsa.cluster", "deeprsa.pipeline.dask",
+                          ("PlanResult", "run_plan", "start_cluster"))

@@ -4,15 +4,6 @@
 names keep working for one release, with a DeprecationWarning.
 """
 
-import warnings
+from ._deprecation import moved_names
 
-
-def __getattr__(name):
-    from .pipeline import config
-
-    if hasattr(config, name) and not name.startswith("__"):
-        warnings.warn(f"deeprsa.config.{name} moved to deeprsa.pipeline.config.{name}; "
-                      "deeprsa.config will be removed in the next release.",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(config, name)
-    raise AttributeError(f"module 'deeprsa.config' has no attribute {name!r}")
+__getattr__ = moved_names("deeprsa.config", "deeprsa.pipeline.config")

@@ -4,17 +4,7 @@
 with a DeprecationWarning.
 """
 
-import warnings
+from ._deprecation import moved_names
 
-_MOVED = ("digits", "digits_split")
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        warnings.warn(f"deeprsa.datasets.{name} moved to deeprsa.stimuli.{name}; "
-                      "deeprsa.datasets will be removed in the next release.",
-                      DeprecationWarning, stacklevel=2)
-        from .stimuli import datasets
-
-        return getattr(datasets, name)
-    raise AttributeError(f"module 'deeprsa.datasets' has no attribute {name!r}")
+__getattr__ = moved_names("deeprsa.datasets", "deeprsa.stimuli.datasets",
+                          ("digits", "digits_split"))

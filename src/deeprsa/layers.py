@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import suggest
+from ._validation import read_json, suggest
 
 __all__ = ["list_layers", "select_layers", "write_layer_file", "read_layer_file", "PRESETS"]
 
@@ -297,12 +297,7 @@ def read_layer_file(path, *, model: str | None = None) -> dict[str, list[str]]:
         or ``model`` is not in it.
     """
     path = Path(path)
-    try:
-        records = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Layer file {str(path)!r} does not exist.") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"Layer file {str(path)!r} is not valid JSON: {err}.") from None
+    records = read_json(path, "Layer file")
     if not isinstance(records, list) or not all(
             isinstance(r, dict) and "model" in r and "layer" in r for r in records):
         raise ValueError(f"Layer file {str(path)!r} must be a JSON list of records with "

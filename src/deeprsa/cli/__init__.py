@@ -3,7 +3,8 @@
 This module holds the ``deeprsa`` group (``--version``, ``-v``) and the
 console-script entry point :func:`main`, and registers the commands, which
 live by group: :mod:`.data` (layers, extraction, RDMs, comparisons),
-:mod:`.stats` (SRM and the statistics of RDMs), :mod:`.analyses`
+:mod:`.registries` (the lists of sources, reductions, loaders,
+corrections and performance measures), :mod:`.stats` (SRM and the statistics of RDMs), :mod:`.analyses`
 (dimensionality, decoding, ANOVA, subsets, representational vs performance
 similarity), :mod:`.run` (configs, reports, the demo, clusters) and the zoo's
 commands from :mod:`deeprsa.zoo.cli`. Each command imports the API it calls
@@ -18,7 +19,7 @@ import click
 
 from .._version import __version__
 from ..zoo.cli import zoo_cli
-from . import analyses, data, run, stats
+from . import analyses, data, registries, run, stats
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,5 +35,6 @@ def main():  # pragma: no cover - console-script entry point
     cli()
 
 
-for _command in (*data.COMMANDS, *stats.COMMANDS, *analyses.COMMANDS, *run.COMMANDS, zoo_cli):
+for _command in (*data.COMMANDS, *registries.COMMANDS, *stats.COMMANDS, *analyses.COMMANDS,
+                 *run.COMMANDS, zoo_cli):
     cli.add_command(_command)

@@ -69,8 +69,11 @@ def _subsample_indices(n_units: int, k: int, seed: int) -> np.ndarray:
 
 @register_reduction("subsample_units")
 def _subsample_units(x, k=1000, seed=0):
-    """A seeded random subset of k units of the flattened output (the ManteLab course
-    notebook on representations in deep networks uses 1,000)."""
+    """A seeded random subset of k units of the flattened output (ManteLab notebook: 1,000).
+
+    The ManteLab course notebook on representations in deep networks samples
+    1,000 units of each layer before its PCA.
+    """
     import torch
 
     flat = x.reshape(x.shape[0], -1)

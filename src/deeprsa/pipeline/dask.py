@@ -152,6 +152,30 @@ def run_plan(plan, client, *, store, stimuli=None, rdm_batch_size=None, shard_si
     return PlanResult(pd.DataFrame(work), comparisons)
 
 
+def _rdm_stage(client, store, keys, *, measure="correlation", dtype="float32",
+               batch_size=None, n_jobs=None, progress=False):
+    """The RDMs of complete stored activations ``keys`` on the cluster; the work rows.
+
+    Only the RDM stage of :func:`run_plan` (benchmarks/bench_cluster.py times it).
+    """
+    from types import SimpleNamespace
+
+    from ..rdm import plan_rdm
+    from ..rdm.measures import _MEASURES
+
+    ids = store.stimulus_ids(store.entry(keys[0])["fields"]["stimuli"])
+    plan = SimpleNamespace(stimuli=SimpleNamespace(stimulus_ids=ids))
+    runner = _Runner(client, store, plan, progress=progress, threads=_threads_here(n_jobs))
+    for key in keys:
+        task = plan_rdm(store, key, _MEASURES[measure], {}, dtype=dtype, batch_size=batch_size)
+        fields = store.entry(key)["fields"]
+        what = SimpleNamespace(model=fields.get("model"), layer=fields.get("layer"),
+                               measure=measure)
+        runner._rdm(what, task, _MEASURES[measure], dtype)
+    runner.wait()
+    return runner.work
+
+
 def _load_comparison(store, key):
     from ..compare import ComparisonResult
 

@@ -29,6 +29,7 @@ One module per family of figures: :mod:`~deeprsa.plots.rdm`,
 
 from __future__ import annotations
 
+from .._deprecation import moved_names
 from ._base import (  # noqa: F401 - the artist ids are public, though not in __all__
     GID_CLASS_BOUNDARY,
     GID_EDGE,
@@ -59,17 +60,4 @@ __all__ = [
 ]
 
 #: Names that moved to :mod:`deeprsa.analyses`; importable from here for one more release.
-_MOVED_TO_ANALYSES = ("MDSResult", "compute_mds")
-
-
-def __getattr__(name):
-    if name in _MOVED_TO_ANALYSES:
-        import warnings
-
-        from .. import analyses
-
-        warnings.warn(f"deeprsa.plots.{name} moved to deeprsa.analyses.{name}; import it from "
-                      "there (the old name will be removed in the next release).",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(analyses, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names("deeprsa.plots", "deeprsa.analyses", ("MDSResult", "compute_mds"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._validation import check_random_state, suggest
+from .._validation import check_random_state, read_json, suggest
 
 __all__ = ["StimulusSet", "IMAGE_EXTENSIONS"]
 
@@ -133,12 +133,7 @@ class StimulusSet:
         File names are resolved relative to ``root`` (default: the JSON's folder).
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"Stimulus meta file {str(path)!r} does not exist.") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{str(path)!r} is not valid JSON: {err}.") from None
+        data = read_json(path, "Stimulus meta file", invalid=repr(str(path)))
         if isinstance(data, dict):
             records = [{"stimulus_id": k, **v} for k, v in data.items()]
         elif isinstance(data, list):
