@@ -89,3 +89,33 @@ def test_a_mistake_anywhere_fails_before_any_extraction(tmp_path, changes, key, 
     store = tmp_path / "store"
     assert not store.exists() or Store(store, mode="r").select("activations",
                                                                strict=False).empty
+
+
+def test_one_stimulus_identity_from_activations_to_analyses(tmp_path):
+    # Activations, RDMs, comparisons and analyses name their stimulus set by one key, and
+    # each result carries the stimulus ids.
+    from deeprsa import RDM, decode, dimensionality, multi_model_rdm
+
+    plan = build_plan(BASE)
+    store = Store(tmp_path / "store")
+    SerialExecutor().run(plan, store, progress=False)
+    key = plan.stimuli.content_hash()
+    ids = plan.stimuli.stimulus_ids
+
+    activations = store.select("activations")
+    assert set(activations["stimuli"]) == {key}
+    rdms = store.select("rdms")
+    assert set(rdms["stimuli"]) == {key}
+    rdm = RDM.load(store, rdms["key"][0])
+    assert rdm.provenance["stimuli"] == key and rdm.stimulus_ids == ids
+    comparison = multi_model_rdm(store, plan.names, measure="correlation", stimuli=key)
+    assert comparison.provenance["stimuli"] == key and comparison.stimulus_ids == ids
+    for table in (dimensionality(store, model="mlp_s0", n_units=50, seed=0),
+                  decode(store, "label", stimuli=plan.stimuli, cv=2, model="mlp_s0")):
+        assert table.attrs["stimulus_ids"] == ids
+        assert table.attrs["provenance"]["stimuli"] == key
+        assert table.attrs["provenance"]["inputs"] == list(
+            activations[activations["model"] == "mlp_s0"]["key"])
+    # A subset is another stimulus set: it gets its own key.
+    sub = rdm.subset(ids[:5])
+    assert sub.provenance["stimuli"] not in (key, None)

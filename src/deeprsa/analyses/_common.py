@@ -181,7 +181,8 @@ def _store_layers(store, *, model, layer, filters, min_stimuli) -> list[_Layer]:
                              f"has {entry['shape'][0]} stimuli; this analysis needs at least "
                              f"{min_stimuli}.")
         info = {"model": fields.get("model"), "layer": fields.get("layer"),
-                "reduction": _reduction_name(fields.get("reduction")), "key": row.key}
+                "reduction": _reduction_name(fields.get("reduction")), "key": row.key,
+                "stimuli": fields.get("stimuli")}
         layers.append(_Layer(store.array(row.key), store.stimulus_ids(fields["stimuli"]), info))
     return layers
 
@@ -290,3 +291,30 @@ def _frame(rows: Sequence[Mapping], columns: Sequence[str]):
     import pandas as pd
 
     return pd.DataFrame(list(rows), columns=list(columns))
+
+
+def _labelled(table, inputs, analysis: str, **params):
+    """``table`` with its stimulus ids and provenance in ``table.attrs``.
+
+    ``inputs`` are the layers (or RDMs) the analysis read. ``attrs["stimulus_ids"]``
+    is their shared tuple of ids (None when they differ; then
+    ``attrs["provenance"]["stimulus_ids_by_input"]`` has each); the provenance
+    names the analysis, its parameters, the stimulus set's key and the store keys
+    of the inputs. (Table attributes stay with the DataFrame, not in a CSV.)
+    """
+    from .._version import __version__
+
+    inputs = list(inputs)
+    ids = [tuple(item.stimulus_ids) for item in inputs]
+    shared = ids[0] if ids and all(i == ids[0] for i in ids) else None
+    infos = [getattr(item, "info", None) or dict(getattr(item, "provenance", {}))
+             for item in inputs]
+    stimuli = sorted({str(info["stimuli"]) for info in infos if info.get("stimuli")})
+    provenance = {"analysis": analysis, "params": params, "deeprsa_version": __version__,
+                  "stimuli": stimuli[0] if len(stimuli) == 1 else stimuli,
+                  "inputs": [info.get("key") for info in infos]}
+    if shared is None and ids:
+        provenance["stimulus_ids_by_input"] = ids
+    table.attrs["stimulus_ids"] = shared
+    table.attrs["provenance"] = provenance
+    return table

@@ -19,6 +19,7 @@ from ._common import (
     _check_fraction,
     _check_int,
     _frame,
+    _labelled,
     _layer_rng,
     _layers,
     _seed_column,
@@ -158,9 +159,11 @@ def decode(X, target, *, stimuli=None, cv=5, C=1.0, n_permutations=0, seed=None,
                      "n_stimuli": layer_.n_stimuli, "n_units": layer_.n_units,
                      "n_classes": len(classes), "cv": cv, "C": C,
                      "n_permutations": n_permutations, "seed": _seed_column(seed)})
-    return _frame(rows, [*_LABELS, "target", "accuracy", "accuracy_sd", "chance", "pvalue",
-                         "n_stimuli", "n_units", "n_classes", "cv", "C", "n_permutations",
-                         "seed"])
+    table = _frame(rows, [*_LABELS, "target", "accuracy", "accuracy_sd", "chance", "pvalue",
+                          "n_stimuli", "n_units", "n_classes", "cv", "C", "n_permutations",
+                          "seed"])
+    return _labelled(table, layers, "decode", target=name, cv=cv, C=C,
+                     n_permutations=n_permutations, seed=_seed_column(seed))
 
 
 def _svm(C):
@@ -296,18 +299,19 @@ def unit_anova(X, target, *, stimuli=None, alpha=0.05, correction="fdr_bh", mode
     import pandas as pd
 
     frames = []
+    seen = []
     for layer_, name, stats in _anova_layers(X, target, stimuli=stimuli, alpha=alpha,
                                              correction=correction, model=model, layer=layer,
                                              stimulus_ids=stimulus_ids, filters=filters):
+        seen.append(layer_)
         frame = pd.DataFrame({"unit": np.arange(layer_.n_units), **stats})
         for i, col in enumerate([*_LABELS, "target"]):
             frame.insert(i, col, name if col == "target" else layer_.info.get(col))
         frames.append(frame)
     columns = [*_LABELS, "target", "unit", "F", "pvalue", "pvalue_adjusted", "eta_squared",
                "omega_squared", "selective"]
-    if not frames:
-        return _frame([], columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+    table = pd.concat(frames, ignore_index=True)[columns] if frames else _frame([], columns)
+    return _labelled(table, seen, "unit_anova", alpha=alpha, correction=correction)
 
 
 def unit_selectivity(X, target, *, stimuli=None, alpha=0.05, correction="fdr_bh",
@@ -345,10 +349,11 @@ def unit_selectivity(X, target, *, stimuli=None, alpha=0.05, correction="fdr_bh"
     >>> int(unit_selectivity(X, groups, correction="none").n_selective[0])  # 8 false positives
     58
     """
-    rows = []
+    rows, seen = [], []
     for layer_, name, stats in _anova_layers(X, target, stimuli=stimuli, alpha=alpha,
                                              correction=correction, model=model, layer=layer,
                                              stimulus_ids=stimulus_ids, filters=filters):
+        seen.append(layer_)
         defined = ~np.isnan(stats["eta_squared"])
         n_selective = int(stats["selective"].sum())
         eta, omega = stats["eta_squared"][defined], stats["omega_squared"][defined]
@@ -361,10 +366,11 @@ def unit_selectivity(X, target, *, stimuli=None, alpha=0.05, correction="fdr_bh"
                      "n_units": layer_.n_units, "n_constant": int((~defined).sum()),
                      "n_stimuli": layer_.n_stimuli, "n_groups": stats["n_groups"],
                      "alpha": alpha, "correction": correction})
-    return _frame(rows, [*_LABELS, "target", "n_selective", "fraction_selective",
-                         "mean_eta_squared", "median_eta_squared", "mean_omega_squared",
-                         "n_units", "n_constant", "n_stimuli", "n_groups", "alpha",
-                         "correction"])
+    table = _frame(rows, [*_LABELS, "target", "n_selective", "fraction_selective",
+                          "mean_eta_squared", "median_eta_squared", "mean_omega_squared",
+                          "n_units", "n_constant", "n_stimuli", "n_groups", "alpha",
+                          "correction"])
+    return _labelled(table, seen, "unit_selectivity", alpha=alpha, correction=correction)
 
 
 def _anova_layers(X, target, *, stimuli, alpha, correction, model, layer, stimulus_ids,

@@ -20,6 +20,7 @@ from ._common import (
     _check_fraction,
     _check_int,
     _frame,
+    _labelled,
     _layer_rng,
     _layers,
     _seed_column,
@@ -174,10 +175,11 @@ def explained_variance(X, *, n_units=None, n_components=None, solver="auto", see
     1          2                      0.26              0.94
     2          3                      0.06              1.00
     """
-    rows = []
+    rows, seen = [], []
     for layer_, spectrum, meta in _spectra(X, n_units=n_units, n_components=n_components,
                                            solver=solver, seed=seed, model=model, layer=layer,
                                            filters=filters):
+        seen.append(layer_)
         ev, total = spectrum
         ratio = ev / total if total > 0 else np.full_like(ev, np.nan)
         cumulative = np.cumsum(ratio)
@@ -185,8 +187,10 @@ def explained_variance(X, *, n_units=None, n_components=None, solver="auto", see
             rows.append({**{k: layer_.info.get(k) for k in _LABELS}, "component": i + 1,
                          "explained_variance": ev[i], "explained_variance_ratio": ratio[i],
                          "cumulative_ratio": cumulative[i], **meta})
-    return _frame(rows, [*_LABELS, "component", "explained_variance",
-                         "explained_variance_ratio", "cumulative_ratio", *_META])
+    table = _frame(rows, [*_LABELS, "component", "explained_variance",
+                          "explained_variance_ratio", "cumulative_ratio", *_META])
+    return _labelled(table, seen, "explained_variance", n_units=n_units,
+                     n_components=n_components, solver=solver, seed=_seed_column(seed))
 
 
 def dimensionality(X, *, threshold=0.8, n_units=None, n_components=None, solver="auto",
@@ -254,10 +258,11 @@ def dimensionality(X, *, threshold=0.8, n_units=None, n_components=None, solver=
     if not thresholds:
         raise ValueError("threshold is empty; give at least one fraction, e.g. 0.8.")
     thresholds = [_check_fraction("threshold", t) for t in thresholds]
-    rows = []
+    rows, seen = [], []
     for layer_, (ev, total), meta in _spectra(
             X, n_units=n_units, n_components=n_components, solver=solver, seed=seed,
             model=model, layer=layer, filters=filters):
+        seen.append(layer_)
         if total > 0:
             cumulative = np.cumsum(ev) / total
             pr = participation_ratio(ev)
@@ -273,7 +278,8 @@ def dimensionality(X, *, threshold=0.8, n_units=None, n_components=None, solver=
     table = _frame(rows, [*_LABELS, "threshold", "n_components", "participation_ratio",
                           "total_variance", "n_components_computed", *_META])
     table["n_components"] = table["n_components"].astype("Int64")
-    return table
+    return _labelled(table, seen, "dimensionality", threshold=thresholds, n_units=n_units,
+                     n_components=n_components, solver=solver, seed=_seed_column(seed))
 
 
 _META = ("n_stimuli", "n_units", "n_units_used", "solver", "seed")

@@ -19,6 +19,7 @@ from ._common import (
     _check_int,
     _frame,
     _is_store,
+    _labelled,
     _layer_rng,
     _layers,
     _seed_column,
@@ -214,7 +215,8 @@ def _subsets(rdm, k, *, mode, target, n_restarts, seed, measure, stimulus_ids, m
                          "stimulus_id": item.stimulus_ids[i], "subset_mean": subset_mean,
                          "rdm_mean": total / (n * (n - 1) / 2), "n_stimuli": n,
                          "n_restarts": n_restarts, "seed": _seed_column(seed)})
-    return _frame(rows, _COLUMNS)
+    return _labelled(_frame(rows, _COLUMNS), rdms, f"{mode}_subset", k=k, target=target,
+                     n_restarts=n_restarts, seed=_seed_column(seed))
 
 
 def _where(labels) -> str:
