@@ -114,7 +114,8 @@ def test_python_m_deeprsa_cli_is_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("command, names", [
     ("sources", ["checkpoint", "module", "timm", "torchvision", "zoo"]),
-    ("reductions", ["cls_token", "flatten", "spatial_mean", "subsample_units", "token_mean"]),
+    ("reductions", ["cls_token", "flatten", "sketch", "spatial_mean", "subsample_units",
+                    "token_mean"]),
     ("loaders", ["csv", "digits", "folder", "meta_json"]),
     ("corrections", ["bonferroni", "fdr_bh", "fdr_by", "holm", "none"]),
     ("performance-measures", ["accuracy_similarity", "error_consistency",

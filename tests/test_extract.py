@@ -36,8 +36,8 @@ def digits_small_module():
 
 
 def test_reductions_registry():
-    assert list_reductions() == ["cls_token", "flatten", "spatial_mean", "subsample_units",
-                                 "token_mean"]
+    assert list_reductions() == ["cls_token", "flatten", "sketch", "spatial_mean",
+                                 "subsample_units", "token_mean"]
 
 
 def test_all_blocks_in_one_pass_equal_each_alone(tmp_path, resnet, four):

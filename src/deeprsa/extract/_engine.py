@@ -11,7 +11,14 @@ from __future__ import annotations
 import queue
 import threading
 
-from .reductions import _reduce
+from .reductions import _reduce_tensor
+
+
+def _to_rows(reduced, dtype):
+    """A reduced batch as the numpy rows the store holds (float32, or float16 to save disk)."""
+    import torch
+
+    return reduced.to("cpu", torch.float32).numpy().astype(dtype, copy=False)
 
 
 class _Writer(threading.Thread):
@@ -75,10 +82,21 @@ def _batches(stimuli, prep, start: int, batch_size: int, stop: int | None = None
             yield s, batch
 
 
-def _hooked(module, names, captured: dict):
-    """Forward hooks that keep the output of each layer in ``names`` (its last call)."""
-    return [module.get_submodule(name).register_forward_hook(
-        lambda _m, _i, out, name=name: captured.__setitem__(name, out)) for name in names]
+def _hooked(module, names, captured: dict, reductions=None):
+    """Forward hooks that keep the output of each layer in ``names`` (its last call).
+
+    With ``reductions`` (``{layer: reduction}``), each output is reduced inside
+    its hook, on the device of the forward pass, so that the full output can be
+    freed at once (a sketch of a wide layer keeps k numbers per stimulus).
+    """
+    def keep(name):
+        if reductions is None:
+            return lambda _m, _i, out: captured.__setitem__(name, out)
+        reduction = reductions[name]
+        return lambda _m, _i, out: captured.__setitem__(
+            name, _reduce_tensor(out, reduction, name).detach())
+
+    return [module.get_submodule(name).register_forward_hook(keep(name)) for name in names]
 
 
 def _capture(module, names, example) -> dict:
@@ -93,17 +111,19 @@ def _capture(module, names, example) -> dict:
     return captured
 
 
-def forward_batches(module, stimuli, prep, names, *, start, stop, batch_size, device):
+def forward_batches(module, stimuli, prep, names, *, start, stop, batch_size, device,
+                    reductions=None):
     """The kernel: yield ``(start, n_rows, outputs)`` for each batch of ``stimuli[start:stop]``.
 
     One forward pass per batch (``torch.inference_mode()``) with every layer
     in ``names`` hooked once; ``outputs[name]`` is that layer's output for the
-    batch. Reduce it before the next batch replaces it.
+    batch, reduced inside the hook when ``reductions`` maps each layer to its
+    reduction. Use it before the next batch replaces it.
     """
     import torch
 
     captured: dict = {}
-    handles = _hooked(module, names, captured)
+    handles = _hooked(module, names, captured, reductions)
     try:
         with torch.inference_mode():
             for s, batch in _batches(stimuli, prep, start, batch_size, stop):
@@ -128,10 +148,11 @@ def _run(module, stimuli, prep, pending, reductions, store, start, batch_size, d
     bar = tqdm(total=len(stimuli), initial=start, desc=f"extract {desc}", unit="stim",
                disable=not progress)
     batches = forward_batches(module, stimuli, prep, list(pending), start=start,
-                              stop=len(stimuli), batch_size=batch_size, device=device)
+                              stop=len(stimuli), batch_size=batch_size, device=device,
+                              reductions=reductions)
     try:
         for s, n_rows, outputs in batches:
-            blocks = {p["key"]: _reduce(outputs[name], reductions[name], name).numpy()
+            blocks = {p["key"]: _to_rows(outputs[name], p["array"].dtype)
                       for name, p in pending.items()
                       if s + n_rows > p["done"]}  # else this layer already has these rows
             writer.put((s, blocks))

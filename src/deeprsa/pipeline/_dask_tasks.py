@@ -96,19 +96,21 @@ def extract_shard(path, model, stimuli, layers, start, stop, batch_size, device,
     """
     import torch
 
-    from ..extract import _reduce, forward_batches
+    from ..extract import forward_batches
+    from ..extract._engine import _to_rows
 
     store = _open_store(path)
     loaded = _loaded_model(model["spec"], model["weights"], model["seed"], model["name"])
     device = torch.device(device)
     module = loaded.module.to(device)
     arrays = {name: _writable(store, key) for name, key, _ in layers}
+    reductions = {name: reduction for name, _, reduction in layers}
     with using(threads, torch=True):
         for s, n_rows, outputs in forward_batches(
-                module, stimuli, loaded.preprocessing, [name for name, _, _ in layers],
-                start=start, stop=stop, batch_size=batch_size, device=device):
-            for name, _, reduction in layers:
-                arrays[name][s:s + n_rows] = _reduce(outputs[name], reduction, name).numpy()
+                module, stimuli, loaded.preprocessing, list(reductions), start=start,
+                stop=stop, batch_size=batch_size, device=device, reductions=reductions):
+            for name in reductions:
+                arrays[name][s:s + n_rows] = _to_rows(outputs[name], arrays[name].dtype)
     for _, key, _ in layers:
         store.mark_blocks_done(key, [f"{start}-{stop}"])
 
