@@ -139,7 +139,7 @@ def prepare_rdm_tile(path, key, measure, start, stop, dtype, mean, _extracted):
 
 
 def rdm_tile(path, rdm_key, measure, params, n_features, i, j, tile_i, tile_j, threads):
-    """One tile pair of an RDM, by the serial engine's kernel, written with its mirror."""
+    """One tile pair (``i <= j``) of an RDM, by the serial engine's kernel, into its tile."""
     from ..rdm._engine import _mirror, tile_block
 
     i0, *left = aligned(tile_i)
@@ -150,14 +150,29 @@ def rdm_tile(path, rdm_key, measure, params, n_features, i, j, tile_i, tile_j, t
     if i == j:
         _mirror(block, 0, len(block))
     store = _open_store(path)
-    array = _writable(store, rdm_key)
+    array = _writable(store, rdm_key)  # the upper tiles only (deeprsa/rdm/_layout.py)
     array[i0:i0 + block.shape[0], j0:j0 + block.shape[1]] = block
-    if i != j:
-        array[j0:j0 + block.shape[1], i0:i0 + block.shape[0]] = block.T
     name = f"{i}-{j}"
     constant = left[2]
     rows = [] if i != j or constant is None else [int(i0 + k) for k in np.flatnonzero(constant)]
     store.mark_blocks_done(rdm_key, [name], info={name: rows})
+
+
+def rdm_by_columns(path, task, measure, params, dtype, threads, _extracted):
+    """A whole RDM from blocks of units (a layer far wider than memory), as the serial engine."""
+    from ..rdm import create_rdm_array
+    from ..rdm._compute import compute_by_columns
+    from ..rdm._engine import _constant_warning
+    from ..rdm._layout import write_upper
+
+    store = _open_store(path)
+    with using(threads):
+        D, constant = compute_by_columns(store.array(task.activations), measure, params,
+                                         dtype=dtype)
+    array, _ = create_rdm_array(store, task, dtype)
+    write_upper(array, D)
+    store.mark_complete(task.key, attrs={"constant_rows": [int(i) for i in constant]})
+    _constant_warning(measure, constant, task.stimulus_ids)
 
 
 def finish_rdm(store, rdm_key, measure, n_pairs, ids):

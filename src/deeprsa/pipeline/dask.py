@@ -339,6 +339,12 @@ class _Runner:
             self.row("rdm", t.model, t.layer, t.measure, None, task.key, len(pairs), 0,
                      "skipped")
             return
+        if task.engine == "columns":  # one task: the blocks of units add up in order
+            self.row("rdm", t.model, t.layer, t.measure, None, task.key, 1, 1, "computed")
+            self.submit(tasks.rdm_by_columns, self.path, task, measure,
+                        dict(task.provenance["params"]), dtype, self.threads,
+                        self.done.get(t.model), key=self.key("rdm-columns", task.key))
+            return
         create_rdm_array(store, task, dtype)
         done = store.blocks_done(task.key)
         missing = [(i, j) for i, j in pairs if f"{i}-{j}" not in done]

@@ -9,7 +9,16 @@ import numpy as np
 
 from .._deprecation import merged_params
 from ..store import open_store
-from ._engine import _compute_matrix, _constant_warning, _default_batch_size, _Rows
+from ._columns import ColumnGram, column_form
+from ._engine import (
+    _CACHE_BYTES,
+    _compute_matrix,
+    _constant_warning,
+    _default_batch_size,
+    _mirror,
+    _Rows,
+)
+from ._layout import RDM_CODEC, UPPER, write_upper, write_upper_rows
 from ._objects import _FROM_ACTIVATIONS, RDM, RDMs, _check_ids, _jsonable, _store_fields
 from .measures import _MEASURES, _check_params
 
@@ -240,7 +249,11 @@ class RDMTask:
     stimulus_ids : tuple of str
     n_features : int
     batch_size : int
-        Rows per tile.
+        Rows per tile (and the RDM array's tile size in the store).
+    engine : {"rows", "columns"}
+        How it is computed: row tiles (:func:`_compute_matrix`), or blocks of
+        units read once each (:class:`~deeprsa.rdm._columns.ColumnGram`), for a
+        layer much wider than the working memory.
     """
 
     key: str
@@ -250,6 +263,7 @@ class RDMTask:
     stimulus_ids: tuple
     n_features: int
     batch_size: int
+    engine: str = "rows"
 
     @property
     def tiles(self) -> list[tuple[int, int]]:
@@ -299,8 +313,10 @@ def rdm_task(activations: str, fields, stimulus_ids, n_features, measure, params
     n = len(stimulus_ids)
     batch_size = _check_batch_size(batch_size, _Rows(_Shape((n, n_features)), in_memory=False),
                                    dtype, measure)
+    wide = int(n_features) * n * np.dtype(dtype).itemsize > _CACHE_BYTES and n_features > n
+    engine = "columns" if wide and column_form(measure) is not None else "rows"
     return RDMTask(content_key({"kind": "rdms", **rdm_fields}), rdm_fields, provenance,
-                   activations, tuple(stimulus_ids), int(n_features), batch_size)
+                   activations, tuple(stimulus_ids), int(n_features), batch_size, engine)
 
 
 def create_rdm_array(store, task: RDMTask, dtype):
@@ -309,9 +325,10 @@ def create_rdm_array(store, task: RDMTask, dtype):
     An array started with other chunks (another tile size) is restarted.
     """
     n = len(task.stimulus_ids)
+    # The upper tiles only, byte-shuffled and lz4-compressed (rdm/_layout.py).
     create = dict(shape=(n, n), dtype=dtype, chunks=(task.batch_size, task.batch_size),
-                  compression_level=0, attrs={"provenance": _jsonable(task.provenance)})
-    # Dissimilarities barely compress (zstd level 1 saves ~20 %) but cost time to: store raw.
+                  codec=RDM_CODEC, attrs={"provenance": _jsonable(task.provenance),
+                                          "layout": UPPER})
     store.add_stimuli(task.stimulus_ids, task.fields["stimuli"])
     _, array, done = store.create("rdms", task.fields, **create)
     if tuple(array.chunks) != (task.batch_size, task.batch_size):
@@ -356,32 +373,65 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
 
     rows = _Rows(store.array(key), in_memory=False)
     desc = f"{provenance.get('model')} {provenance.get('layer')}"
-    if store.mode == "r":
+    if task.engine == "columns":
+        D, constant = compute_by_columns(store.array(key), measure, params, dtype=dtype,
+                                         device=device, progress=progress, desc=desc)
+        if store.mode == "r":
+            _constant_warning(measure, constant, ids)
+            return RDM._new(D, ids, provenance)
+        array, done = create_rdm_array(store, task, dtype)
+        write_upper(array, D)
+    elif store.mode == "r":
         D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
                                       batch_size=task.batch_size, device=device,
                                       progress=progress, desc=desc)
         _constant_warning(measure, constant, ids)
         return RDM._new(D, ids, provenance)
+    else:
+        D, constant = _resumable_rows(store, task, rows, measure, params, dtype=dtype,
+                                      device=device, progress=progress, desc=desc)
+    store.mark_progress(task.key, rows.n, complete=True,
+                        attrs={"constant_rows": [int(i) for i in constant]})
+    _constant_warning(measure, constant, ids)
+    return RDM._new(D, ids, {**provenance, "key": task.key})
 
+
+def _resumable_rows(store, task, rows, measure, params, *, dtype, device, progress, desc):
+    """The row engine writing each finished row tile's upper part, resuming after the last."""
     array, done = create_rdm_array(store, task, dtype)
     D = np.empty((rows.n, rows.n), dtype=dtype)
     if done:
         log.info("Resuming RDM %s at row %d of %d.", task.key, done, rows.n)
         D[:done] = array[:done]
+        _mirror(D, 0, done)
 
     def write(i0, i1, D):
-        array[i0:i1] = D[i0:i1]
+        write_upper_rows(array, D, i0, i1)
         if i1 < rows.n:
             store.mark_progress(task.key, i1)
 
-    D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
-                                  batch_size=task.batch_size, device=device,
-                                  progress=progress, out=D, start=done, on_rows=write,
-                                  desc=desc)
-    store.mark_progress(task.key, rows.n, complete=True,
-                        attrs={"constant_rows": [int(i) for i in constant]})
-    _constant_warning(measure, constant, ids)
-    return RDM._new(D, ids, {**provenance, "key": task.key})
+    return _compute_matrix(rows, measure, params, dtype=dtype, batch_size=task.batch_size,
+                           device=device, progress=progress, out=D, start=done,
+                           on_rows=write, desc=desc)
+
+
+def compute_by_columns(array, measure, params, *, dtype, device=None, progress=False,
+                       desc=None, block_bytes=256 << 20):
+    """An RDM of stored activations from blocks of units, each read once (the column engine).
+
+    Blocks follow the array's column chunks and hold about ``block_bytes``.
+    Returns ``(D, constant_rows)``.
+    """
+    from tqdm.auto import tqdm
+
+    n, p = array.shape
+    chunk = int(array.chunks[1])
+    width = max(chunk, (block_bytes // max(1, n * 8)) // chunk * chunk)
+    gram = ColumnGram(n, measure, params, dtype=dtype, device=device)
+    for c0 in tqdm(range(0, p, width), desc=desc or "RDM columns", unit="block",
+                   disable=not progress, leave=False):
+        gram.add(array[:, c0:c0 + width])
+    return gram.finish()
 
 
 def _run_provenance(measure, params, dtype, device) -> dict:

@@ -339,9 +339,11 @@ class RDM:
         if entry["kind"] != "rdms":
             raise ValueError(f"Store entry {key!r} holds {entry['kind']}, not an RDM; list "
                              "the RDMs with store.select('rdms').")
+        from ._layout import read_matrix
+
         ids = store.stimulus_ids(entry["fields"]["stimuli"])
         provenance = {**entry["attrs"].get("provenance", {}), "key": key}
-        return cls._new(np.ascontiguousarray(store.read(key)), ids, provenance)
+        return cls._new(read_matrix(store, key, entry), ids, provenance)
 
     def to_rsatoolbox(self):
         """This RDM as a one-RDM ``rsatoolbox.rdm.RDMs`` (needs ``deeprsa[rsatoolbox]``).
