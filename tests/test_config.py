@@ -144,7 +144,8 @@ ERRORS = {
     "reduction": (
         lambda d: d["models"][0].update(reduction="spatial_man"), "models[0].reduction",
         "config key 'models[0].reduction': Unknown reduction 'spatial_man'. Did you mean "
-        "'spatial_mean'? Available: 'cls_token', 'flatten', 'spatial_mean', 'subsample_units', "
+        "'spatial_mean'? Available: 'cls_token', 'flatten', 'sketch', 'spatial_mean', "
+        "'subsample_units', "
         "'token_mean'."),
     "reduction-per-layer": (
         lambda d: d["models"][0].update(reduction={"fc": "cls_tokn"}), "models[0].reduction.fc",

@@ -15,7 +15,9 @@ from .._validation import suggest
 from .config import (
     _DTYPES,
     _FORMATS,
+    _KEEP,
     _PREDICTIONS,
+    _STORAGE_DTYPES,
     _WEIGHT_KINDS,
     FIGURES,
     AnalysesPlan,
@@ -120,8 +122,14 @@ def _build(data, *, base_dir):
         raise ConfigError("models", "config key 'models' is missing: add at least one "
                                     "[[models]] table, e.g. spec = \"zoo:convnet_s0\".")
     models = _models(data["models"])
-    extract = _section(data, "extract", {"batch_size": lambda k, v: _int(k, v, low=1),
-                                          "device": _str}, ExtractPlan)
+    extract = _section(data, "extract", {
+        "batch_size": lambda k, v: _int(k, v, low=1), "device": _str,
+        "dtype": lambda k, v: _option(k, v, _STORAGE_DTYPES, "activations dtype"),
+        "max_disk": _size, "max_memory": _size,
+        "keep": lambda k, v: _option(k, v, _KEEP, "keep policy"),
+        "sketch": _sketch, "sketch_fidelity": _fraction,
+        "sketch_calibration": lambda k, v: _int(k, v, low=10),
+        "sketch_seed": lambda k, v: _int(k, v, low=0)}, ExtractPlan)
     rdm = _section(data, "rdm", {"measures": _measures, "dtype":
                                  lambda k, v: _option(k, v, _DTYPES, "dtype")}, RDMPlan)
     compare = _section(data, "compare", {"methods": _methods}, ComparePlan)
@@ -129,6 +137,27 @@ def _build(data, *, base_dir):
     outputs = _outputs(data.get("outputs", {}), models)
     return RunConfig(title=title, stimuli=stimuli, models=models, extract=extract, rdm=rdm,
                      compare=compare, analyses=analyses, outputs=outputs, base_dir=base_dir)
+
+
+def _size(key, value):
+    """Bytes from an int or a string such as "4GB", "500 MB", "1.5 GiB"."""
+    from .budget import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as err:
+        raise ConfigError(key, f"config key {key!r}: {err}") from None
+
+
+def _sketch(key, value):
+    if value is False or value is None:
+        return None
+    if value == "auto":
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(key, f"config key {key!r} must be \"auto\", a number of dimensions k "
+                           f"(e.g. 2048) or false; got {value!r}.")
 
 
 def _section(data, name, checks, cls, where=None):

@@ -57,6 +57,8 @@ _LAYER_SHORTCUTS = ("last", "penultimate")
 _PREDICTIONS = ("zoo", "argmax")
 _FORMATS = ("png", "svg", "pdf")
 _DTYPES = ("float32", "float64")
+_STORAGE_DTYPES = ("float32", "float16")
+_KEEP = ("activations", "rdms")
 
 
 class ConfigError(ValueError):
@@ -142,10 +144,44 @@ class ModelPlan:
 
 @dataclass(frozen=True)
 class ExtractPlan:
-    """Forward passes: ``batch_size`` stimuli at a time on ``device``."""
+    """Forward passes and what they keep: batches, device, storage, budgets, sketches.
+
+    Attributes
+    ----------
+    batch_size : int
+        Stimuli per forward pass.
+    device : str
+        Where the forward passes run (``"cpu"``, ``"cuda"``).
+    dtype : {"float32", "float16"}
+        How activations are stored (RDMs are computed in ``rdm.dtype``).
+    max_disk, max_memory : int or None
+        Budgets in bytes (a config may write ``"4GB"``): the planner groups each
+        model's layers into forward passes whose activations fit ``max_disk``;
+        with ``keep = "rdms"`` and a device that can hold a pass
+        (``max_memory``), the pass never touches the disk.
+    keep : {"activations", "rdms"}
+        ``"rdms"`` deletes a layer's activations once its RDMs are computed.
+    sketch : None, "auto" or int
+        Sketch layers wider than k units (the ``sketch`` reduction): ``"auto"``
+        chooses k per layer by the measured fidelity on a calibration subset.
+    sketch_fidelity : float
+        Spearman correlation between exact and sketched RDMs that ``"auto"`` reaches.
+    sketch_calibration : int
+        Stimuli of the calibration subset (drawn with ``sketch_seed``).
+    sketch_seed : int
+        Seeds the projections and the calibration subset.
+    """
 
     batch_size: int = 64
     device: str = "cpu"
+    dtype: str = "float32"
+    max_disk: int | None = None
+    max_memory: int | None = None
+    keep: str = "activations"
+    sketch: str | int | None = None
+    sketch_fidelity: float = 0.99
+    sketch_calibration: int = 500
+    sketch_seed: int = 0
 
 
 @dataclass(frozen=True)

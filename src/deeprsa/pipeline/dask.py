@@ -227,6 +227,15 @@ class DaskExecutor:
     def run(self, plan, store, *, record=None, progress: bool = True) -> list[dict]:
         """Extraction, RDMs and comparisons of ``plan`` on the cluster; the work table rows."""
         self.check()
+        spec = plan.config.extract
+        if spec.keep != "activations" or spec.max_disk is not None or \
+                spec.max_memory is not None:
+            from .config import ConfigError
+
+            raise ConfigError("extract.keep", "config keys 'extract.max_disk', 'max_memory' "
+                                              "and keep = \"rdms\" (passes within a budget) run "
+                                              "on the serial executor: drop --cluster, or the "
+                                              "budget (sketches work on a cluster).")
         runner = _Runner(self.client, store, plan, progress=progress,
                          threads=_threads_here(self.n_jobs))
         with _step(record, "extraction"):

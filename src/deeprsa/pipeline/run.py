@@ -62,10 +62,9 @@ def run_config(config, *, out_dir=None, progress: bool = True, command: str | No
     if config_file is not None:
         record.provenance["config_file"] = str(config_file.resolve())
         record.provenance["config_text"] = config_file.read_text()
-    with record.step("plan"):
-        plan = build_plan(config)
-    log.info("%s", plan.describe())
     store = Store(out / "store")
+    with record.step("plan"):
+        plan = prepared_plan(config, store, progress=progress)
     work = (executor or SerialExecutor()).run(plan, store, record=record, progress=progress)
     record.provenance["models"] = _model_rows(plan, work)
     run = RunContext(plan, store, record, progress=progress)
@@ -93,11 +92,53 @@ def run_store_stages(config, *, out_dir=None, progress: bool = True, executor=No
     config, _ = as_config(config)
     out = Path(out_dir) if out_dir is not None else config.resolve(
         config.outputs.dir or "deeprsa_results")
-    plan = build_plan(config)
-    log.info("%s", plan.describe())
     store = Store(out / "store")
+    plan = prepared_plan(config, store, progress=progress)
     (executor or SerialExecutor()).run(plan, store, progress=progress)
     return store.path
+
+
+def prepared_plan(config, store, *, progress: bool = True):
+    """The validated plan, its wide layers sketched as asked (calibrated once), logged.
+
+    With a budget (``max_disk``, ``max_memory``, ``keep = "rdms"``) the log
+    shows every model's passes, their bytes and the estimated time (forward
+    and Gram rates measured here on a few stimuli).
+    """
+    from .sketch import sketch_plan
+
+    plan = sketch_plan(build_plan(config), store, progress=progress)
+    lines = [plan.describe()]
+    spec = plan.config.extract
+    if spec.max_disk is not None or spec.max_memory is not None or spec.keep == "rdms":
+        lines += _passes_text(plan, store)
+    log.info("%s", "\n".join(lines))
+    return plan
+
+
+def _passes_text(plan, store) -> list[str]:
+    from ..models import load_model
+    from .budget import format_size
+    from .passes import check_budget, describe_passes, measure_rates, pinned_layers, plan_passes
+
+    spec = plan.config.extract
+    pinned = pinned_layers(plan)
+    check_budget(plan, store, pinned)
+    budgets = ", ".join(f"{name} {format_size(value)}" for name, value in
+                        (("max_disk", spec.max_disk), ("max_memory", spec.max_memory))
+                        if value is not None) or "no byte budget"
+    lines = [f"  keep {spec.keep!r}, {budgets}; passes (estimated times from a forward pass "
+             "and a Gram product measured now):"]
+    passes = []
+    for m in plan.models:
+        loaded = load_model(m.model.spec, weights=m.model.weights, seed=m.model.seed,
+                            name=m.model.name)
+        rates = measure_rates(loaded, plan.stimuli, spec.device)
+        passes.append(plan_passes(plan, m, store, pinned=pinned, rates=rates))
+    lines += describe_passes(passes)
+    total = sum(mp.seconds or 0 for mp in passes)
+    lines.append(f"  estimated total: {total / 60:.1f} min")
+    return lines
 
 
 def _model_rows(plan, work) -> list[dict]:
