@@ -231,7 +231,7 @@ def _probe(model: ModelPlan, stimuli, config: RunConfig) -> ModelLayers:
     layers = list(model.layers) if isinstance(model.layers, tuple) else model.layers
     try:
         found = probe_layers(loaded, stimuli, layers, reduction=model.reduction,
-                             device=config.extract.device)
+                             device=config.extract.device, dtype=config.extract.dtype)
     except (ValueError, TypeError, KeyError) as err:
         raise ConfigError(f"{model.key}.layers", f"config key '{model.key}.layers' (model "
                                                  f"{model.name!r}): {_message(err)}") from None
