@@ -453,14 +453,32 @@ class _Guarded:
 def test_multi_model_rdm_reads_the_store_in_blocks(tmp_path, method):
     store, rdms = _store_with_rdms(tmp_path)
     reads, array = [], store.array
-    store.array = lambda key: _Guarded(array(key), 2, reads)
-    # 0.001 MiB: 1 row per read, and the prepared vectors spill to disk
+    store.array = lambda key: (_Guarded(array(key), 2, reads)
+                               if store.entry(key)["kind"] == "rdms" else array(key))
+    # 0.001 MiB: 1 row per read, and the prepared vectors spill to disk (Kendall) or are
+    # ranked once into the store (Spearman)
     result = multi_model_rdm(store, method=method, working_memory=1e-3)
     assert reads and max(reads) <= 2
     assert_allclose(result.matrix, compare_rdms(rdms, method=method).matrix, rtol=1e-12)
     assert list(result.metadata_a["model"]) == ["alexnet"] * 3 + ["vgg"] * 3
     assert list(result.metadata_a["layer"]) == ["layer0", "layer1", "layer2"] * 2
     assert result.symmetric and result.n_entries == N_ENTRIES
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson", "cosine", "rho_a"])
+def test_a_comparison_too_big_for_memory_ranks_each_rdm_once_into_the_store(tmp_path, method):
+    store, rdms = _store_with_rdms(tmp_path)
+    in_memory = compare_rdms(rdms, method=method)
+    result = multi_model_rdm(store, method=method, working_memory=1e-3)  # out of core
+    assert_allclose(result.matrix, in_memory.matrix, rtol=0, atol=1e-12)
+    prepared = store.select("prepared")
+    assert len(prepared) == len(rdms)  # each RDM prepared once
+    assert set(prepared["of"]) == set(store.select("rdms")["key"])
+    # Another comparison of the same RDMs reuses the prepared vectors.
+    store.delete(result.provenance["key"])
+    again = multi_model_rdm(store, method=method, working_memory=1e-3)
+    assert len(store.select("prepared")) == len(rdms)
+    assert_array_equal(again.matrix, result.matrix)
 
 
 def test_model_rdm_is_the_block_of_one_model(tmp_path):

@@ -236,13 +236,19 @@ def _prepared_pairs(spec, params, sides, prepare, prepared, budget, valid, n_job
     return values, n_entries
 
 
-def _dot_values(a, b, budget):
-    """Gram matrix of prepared vectors, read in column chunks, times their scales."""
+def _dot_values(a, b, budget, *, width=None):
+    """Gram matrix of prepared vectors, read in column chunks, times their scales.
+
+    ``width`` entries are read from each vector at a time (default: chunks of
+    about 4 MiB in all, which suit vectors in memory; stored vectors are read
+    in larger blocks, see :func:`stored_dot_values`).
+    """
     sets = [a] if b is None else [a, b]
     prepared = [[s.get(i, mmap=True) for i in range(s.n_items)] for s in sets]
     rows = sum(len(p) for p in prepared)
-    length = len(prepared[0][0][0])
-    width = int(max(1024, min(length, min(budget / 4, 4 * _MIB) / (8 * rows))))
+    length = prepared[0][0][0].shape[0]
+    if width is None:
+        width = int(max(1024, min(length, min(budget / 4, 4 * _MIB) / (8 * rows))))
     grams = np.zeros((len(prepared[0]), len(prepared[-1])))
     for c0 in range(0, length, width):
         blocks = []
@@ -291,3 +297,67 @@ def _warn_undefined(values, sides):
         f"{len(bad)} of {values.size} comparisons are undefined (NaN), e.g. {shown}. An input "
         "whose entries are all equal has no variance (or ranks) to compare.",
         UserWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------ prepared once, in the store
+
+
+class _StoredPrepared:
+    """Prepared RDM vectors held in the store (one array each), read in blocks."""
+
+    def __init__(self, store, keys):
+        self.store, self.keys, self.n_items = store, list(keys), len(keys)
+
+    def get(self, i, *, mmap=False):
+        entry = self.store.entry(self.keys[i])
+        return self.store.array(self.keys[i]), float(entry["attrs"]["scale"])
+
+
+def prepare_into_store(store, rdm_key, spec, params, read):
+    """The prepared (ranked, centred, ...) vector of RDM ``rdm_key``, saved once; its key.
+
+    A dot-product method's preparation of one RDM: a vector and a scale whose
+    dot products give the comparison (``rdm_methods``). It is written into the
+    store (kind ``"prepared"``, keyed by the RDM and the method), so each RDM
+    of a large multi-model comparison is ranked once, and a rerun or another
+    comparison of it reuses the ranks. ``read()`` loads the RDM's upper
+    triangle; it is called only when the vector is not there yet.
+    """
+    from ..store import content_key
+
+    fields = {"of": rdm_key, "method": spec.name, "params": dict(params)}
+    key = content_key({"kind": "prepared", **fields})
+    if store.has(key):
+        return key
+    vector = read()
+    if np.isnan(vector).any():
+        raise _HasNaN(rdm_key)
+    prepared, scale = spec.prepare(vector, **params)
+    del vector
+    chunk = min(len(prepared), 1 << 20)
+    return store.write("prepared", fields, prepared, chunks=(chunk,), codec="shuffle-lz4",
+                       attrs={"scale": float(scale)})
+
+
+class _HasNaN(Exception):
+    """An RDM with NaN entries: the comparison needs the common mask of all RDMs."""
+
+
+def stored_dot_values(store, keys, spec, params, read, *, budget):
+    """All pairs of a dot-product method over stored RDMs, each prepared once into the store.
+
+    Memory is one block of entries of every vector (``budget`` bytes), not the
+    vectors: it does not grow with their length. Returns the symmetric value
+    matrix (clipped to [-1, 1]) and the number of entries, or None when an
+    RDM holds NaN (then the caller compares in memory, with the common mask).
+    """
+    try:
+        prepared = [prepare_into_store(store, key, spec, params, lambda key=key: read(key))
+                    for key in keys]
+    except _HasNaN:
+        return None
+    items = _StoredPrepared(store, prepared)
+    length = items.get(0)[0].shape[0]
+    width = int(max(1 << 16, min(length, budget / (8 * 2 * len(keys)))))
+    values = _dot_values(items, None, budget, width=width)
+    return np.clip(values, -1.0, 1.0), int(length)

@@ -19,6 +19,7 @@ from ._pairs import (
     _pairwise,
     _upper,
     _warn_undefined,
+    stored_dot_values,
 )
 from .registry import _METHODS, _check_method
 from .result import ComparisonResult, _frame, comparison_fields
@@ -115,8 +116,19 @@ def multi_model_rdm(store, model=None, *, layer=None, method: str = "spearman",
     if spec.input == "representation" and hasattr(spec, "check"):
         spec.check(task.n, **params)
     sides = [("entries", items)]
-    values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory,
-                                  n_jobs=_check_n_jobs(n_jobs))
+    budget = float(working_memory) * _MIB
+    n_entries = task.n * (task.n - 1) // 2
+    stored = None
+    if (task.kind == "rdms" and spec.dot and store.mode != "r"
+            and 8 * n_entries * len(items) > budget / 2):  # too big to hold: rank into the store
+        stored = stored_dot_values(store, task.keys, spec, params,
+                                   lambda key: read_input(store, key, task.kind, task.n,
+                                                          task.rows_per_read), budget=budget)
+    if stored is not None:
+        values, n_entries = stored
+    else:
+        values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory,
+                                      n_jobs=_check_n_jobs(n_jobs))
     _warn_undefined(values, sides)
     result = task.result(values, n_entries)
     if store.mode != "r":

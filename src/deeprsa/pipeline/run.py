@@ -72,7 +72,7 @@ def run_config(config, *, out_dir=None, progress: bool = True, command: str | No
         with record.step(name):
             section(run)
     record.provenance["store"] = str(store.path)
-    record.provenance["store_keys"] = _store_keys(store)
+    record.provenance["store_keys"] = _store_keys(store, plan)
     run_dir = record.save()
     if not config.outputs.report:
         return run_dir
@@ -157,8 +157,12 @@ def _model_rows(plan, work) -> list[dict]:
     return rows
 
 
-def _store_keys(store) -> list[dict]:
+def _store_keys(store, plan) -> list[dict]:
+    """The store's entries in the plan's order (whichever executor made them, in any order)."""
     entries = store.entries()
     columns = [c for c in ("kind", "model", "layer", "measure", "key") if c in entries]
-    entries = entries.sort_values([c for c in ("kind", "model") if c in entries], kind="stable")
+    planned = {t.key: i for i, t in enumerate(plan.tasks) if t.key is not None}
+    order = [(0, planned[k], "", "") if k in planned else (1, len(planned), kind, k)
+             for k, kind in zip(entries["key"], entries["kind"], strict=True)]
+    entries = entries.iloc[sorted(range(len(entries)), key=order.__getitem__)]
     return entries[columns].astype(object).where(entries[columns].notna(), "").to_dict("records")
