@@ -58,14 +58,34 @@ def layers_cmd(model, weights, select, json_out):
 @click.option("--stimuli", required=True,
               help="digits[:train|test], an image folder, a CSV or a meta.json.")
 @click.option("--reduction", default="flatten", show_default=True,
-              help="flatten, spatial_mean, cls_token, token_mean or subsample_units:K.")
+              help="flatten, spatial_mean, cls_token, token_mean, subsample_units:K or "
+                   "sketch:K (see `deeprsa reductions`).")
 @click.option("--store", required=True, type=click.Path(file_okay=False), help="Store directory.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32",
+              show_default=True, help="How activations are stored (float16: half the disk).")
+@click.option("--max-disk", default=None, metavar="SIZE",
+              help="Disk budget, e.g. 4GB: the layers are extracted in passes that fit it "
+                   "(with --keep rdms).")
+@click.option("--keep", type=click.Choice(["activations", "rdms"]), default="activations",
+              show_default=True,
+              help="rdms: compute each pass's RDMs (--measure), then delete its activations.")
+@click.option("--measure", "measures", multiple=True,
+              help="RDM measure(s) computed with --keep rdms [default: correlation].")
+@click.option("--sketch", default=None, metavar="auto|K",
+              help="Sketch layers wider than K units (a very sparse random projection); "
+                   "auto chooses K per layer by its measured fidelity.")
 @_api_errors
 def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, store,
-                batch_size, device):
-    """Extract activations of the selected layers into a store, in one pass (resumable)."""
+                batch_size, device, dtype, max_disk, keep, measures, sketch):
+    """Extract activations of the selected layers into a store, in one pass (resumable).
+
+    With --max-disk, --keep rdms or --sketch, the layers run in the passes that
+    fit the budget, each pass's RDMs computed before the next (the plan is
+    printed first): the way to take every layer of a large network over many
+    stimuli on one machine (docs/scaling.md).
+    """
     from ..extract import extract
     from ..layers import read_layer_file
     from ..models import load_model
@@ -76,9 +96,48 @@ def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, s
         mapping = read_layer_file(layers_file)
         key = loaded.name if loaded.name in mapping else model
         selectors = read_layer_file(layers_file, model=key)[key]
-    table = extract(loaded, _load_stimuli(stimuli), selectors, store, reduction=reduction,
-                    batch_size=batch_size, device=device)
+    if max_disk is not None or keep == "rdms" or sketch is not None:
+        table = _extract_in_passes(model, weights, seed, selectors, stimuli, reduction, store,
+                                   batch_size=batch_size, device=device, dtype=dtype,
+                                   max_disk=max_disk, keep=keep, sketch=sketch,
+                                   measures=list(measures) or ["correlation"])
+    else:
+        table = extract(loaded, _load_stimuli(stimuli), selectors, store, reduction=reduction,
+                        batch_size=batch_size, device=device, dtype=dtype)
     click.echo(table.to_string(index=False))
+
+
+def _extract_in_passes(model, weights, seed, selectors, stimuli, reduction, store, *,
+                       measures, sketch, **extract):
+    """One model through the run pipeline's passes (budget, keep, sketch); the work table."""
+    import pandas as pd
+
+    from ..pipeline import ConfigError
+    from ..pipeline.passes import plan_passes, run_passes
+    from ..pipeline.run import prepared_plan
+    from ..store import Store
+    from .run import _show_steps
+
+    extract = {k: v for k, v in extract.items() if v is not None}
+    if sketch is not None:
+        extract["sketch"] = "auto" if sketch == "auto" else int(sketch)
+    config = {"stimuli": {"source": stimuli, "sort_by": []},
+              "models": [{"spec": model, "weights": weights, "layers": selectors,
+                          "reduction": reduction, **({"seed": seed} if seed is not None
+                                                     else {})}],
+              "extract": extract, "rdm": {"measures": measures},
+              "analyses": {name: False for name in ("mds", "dimensionality", "srm",
+                                                    "performance")}}
+    _show_steps()
+    handle = Store(store)
+    try:
+        plan = prepared_plan(config, handle)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    rows = []
+    for m in plan.models:
+        rows += run_passes(plan, m, handle, plan_passes(plan, m, handle), progress=True)
+    return pd.DataFrame(rows)[["stage", "model", "layer", "measure", "key", "status"]]
 
 
 @click.command("rdm")

@@ -169,7 +169,8 @@ def _section(data, name, checks, cls, where=None):
 
 def _stimuli(table):
     checks = {"source": _str, "n_per_class": lambda k, v: _int(k, v, low=1),
-              "seed": lambda k, v: _int(k, v, low=0), "label": _str, "sort_by": _strings}
+              "seed": lambda k, v: _int(k, v, low=0), "label": _str,
+              "sort_by": lambda k, v: () if v in ([], False) else _strings(k, v)}
     _check_keys(table, checks, "stimuli")
     if "source" not in table:
         raise ConfigError("stimuli.source", "config key 'stimuli.source' is missing: name the "

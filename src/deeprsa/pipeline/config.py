@@ -94,7 +94,8 @@ class StimuliPlan:
     label : str
         Metadata column holding the classes.
     sort_by : tuple of str
-        Columns the stimuli are sorted by (default the classes).
+        Columns the stimuli are sorted by (default the classes; an empty list
+        or false keeps the source's order).
     """
 
     source: str
