@@ -184,3 +184,41 @@ def test_the_column_engine_keeps_float32_precision_under_large_means(offset):
     for c0 in range(0, 3000, 256):
         gram.add(X[:, c0:c0 + 256].astype(np.float32))
     assert_allclose(gram.finish()[0], exact, atol=1e-4)  # float32: 1e-4
+
+
+# ----------------------------------------------------------------------------- raw chunks
+
+
+def test_raw_arrays_read_and_write_valid_zarr_chunk_files(tmp_path):
+    import zarr
+
+    from deeprsa.store._raw import RawArray
+
+    store = Store(tmp_path / "s.zarr")
+    X = np.random.default_rng(5).standard_normal((23, 10)).astype(np.float32)
+    key, array, _ = store.create("activations", {"layer": "l"}, shape=X.shape, chunks=(4, 3),
+                                 codec="none")
+    assert isinstance(array, RawArray)
+    for start in range(0, 23, 4):  # batches as extraction writes them
+        array[start:start + 4] = X[start:start + 4]
+    store.mark_progress(key, 23, complete=True)
+    assert_array_equal(zarr.open_array(store.path / "activations" / key)[...], X)  # Zarr reads it
+    raw = store.array(key)
+    assert isinstance(raw, RawArray)
+    for index in [np.s_[...], np.s_[5:17], np.s_[:, 2:8], np.s_[3:21, 1:10], np.s_[7]]:
+        assert_array_equal(raw[index], X[index])
+    assert_array_equal(store.read(key), X)
+    with pytest.raises(IndexError, match="whole rows from a chunk boundary"):
+        array[2:6] = X[2:6]
+
+
+def test_uncompressed_extraction_equals_the_compressed_one(tmp_path, digits_small):
+    from deeprsa import extract
+
+    a = extract("zoo:convnet_s0", digits_small, ["conv2", "fc"], Store(tmp_path / "a"),
+                batch_size=8, progress=False)
+    b = extract("zoo:convnet_s0", digits_small, ["conv2", "fc"], Store(tmp_path / "b"),
+                batch_size=8, codec="none", progress=False)
+    for key_a, key_b in zip(a["key"], b["key"], strict=True):
+        assert key_a == key_b  # how it is compressed is not part of what it is
+        assert_array_equal(Store(tmp_path / "a").read(key_a), Store(tmp_path / "b").read(key_b))

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def extract(model, stimuli, layers, store, *, reduction="flatten",
             batch_size: int = 64, device="cpu", weights="trained", seed=None,
-            dtype: str = "float32", progress: bool = True):
+            dtype: str = "float32", codec: str = "zstd", progress: bool = True):
     """Extract the activations of all selected layers in one pass and stream them to a store.
 
     Parameters
@@ -48,6 +48,10 @@ def extract(model, stimuli, layers, store, *, reduction="flatten",
         How the activations are stored. float16 halves the disk; RDMs are
         still computed in float32 or better (docs/scaling.md measures the
         difference: at most 3e-4 in a correlation RDM, Spearman 0.999999).
+    codec : {"zstd", "none"}, default="zstd"
+        How the activations are compressed on disk: zstd level 1 saves about a
+        third; "none" writes and reads at memory speed (the choice for
+        activations deleted once their RDMs are computed).
     weights : {"trained", "random"} or path, default="trained"
         Used when ``model`` is a spec string; see :func:`deeprsa.load_model`.
     seed : int, optional
@@ -98,7 +102,7 @@ def extract(model, stimuli, layers, store, *, reduction="flatten",
     device = torch.device(device)
     module, prep, reductions, plan = _plan(loaded, stimuli, layers, store,
                                            reduction=reduction, batch_size=batch_size,
-                                           device=device, dtype=dtype)
+                                           device=device, dtype=dtype, codec=codec)
 
     pending = {n: p for n, p in plan.items() if p["done"] < len(stimuli)}
     if pending:
@@ -183,7 +187,8 @@ def probe_layers(loaded, stimuli, layers, *, reduction="flatten", device="cpu",
     return LayerPlan(tuple(names), reductions, widths, fields, keys)
 
 
-def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device, dtype="float32"):
+def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device, dtype="float32",
+          codec="zstd"):
     """Select the layers and create (or reopen) one store array per layer; run nothing.
 
     Returns ``(module, preprocessing, reductions, plan)``; ``plan`` maps each
@@ -191,11 +196,11 @@ def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device, dtyp
     """
     layer_plan = probe_layers(loaded, stimuli, layers, reduction=reduction, device=device,
                               dtype=dtype)
-    plan = create_arrays(store, stimuli, layer_plan, batch_size=batch_size)
+    plan = create_arrays(store, stimuli, layer_plan, batch_size=batch_size, codec=codec)
     return loaded.module, loaded.preprocessing, layer_plan.reductions, plan
 
 
-def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size) -> dict:
+def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size, codec="zstd") -> dict:
     """Create (or reopen, to resume) one store array per layer of ``layer_plan``.
 
     Returns ``{layer: {"key", "array", "done", "width"}}``, ``done`` being the
@@ -207,7 +212,8 @@ def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size) -> dict:
         width = layer_plan.widths[name]
         key, array, done = store.create(
             "activations", layer_plan.fields[name], shape=(len(stimuli), width),
-            dtype=layer_plan.fields[name]["dtype"], chunks=_chunks(batch_size, width))
+            dtype=layer_plan.fields[name]["dtype"], chunks=_chunks(batch_size, width),
+            codec=codec)
         if key != layer_plan.keys[name]:  # pragma: no cover - the keys are one derivation
             raise RuntimeError(f"Layer {name!r}: store key {key} differs from the planned "
                                f"{layer_plan.keys[name]}.")

@@ -227,7 +227,7 @@ def _disk_pass(plan, m, store, p, tasks, loaded, progress, record):
         table = extract(loaded, plan.stimuli, list(p.layers), store,
                         reduction={layer: m.reductions[layer] for layer in p.layers},
                         batch_size=spec.batch_size, device=spec.device, dtype=spec.dtype,
-                        progress=progress)
+                        codec="none" if spec.keep == "rdms" else "zstd", progress=progress)
     for r in table.itertuples(index=False):
         if r.key != m.keys[r.layer]:  # pragma: no cover - one key derivation
             raise RuntimeError(f"{m.model.name} {r.layer}: extracted into {r.key}, planned "

@@ -74,7 +74,6 @@ class ColumnGram:
         self.row_min = np.full(n, np.inf)
         self.row_max = np.full(n, -np.inf)
         self.n_features = 0
-        self.finite = True
         self.shift = None  # per-row constant subtracted from every block (row_centred)
 
     def add(self, block) -> None:
@@ -96,8 +95,11 @@ class ColumnGram:
                 self.shift = block.mean(1, keepdims=True) if numpy else block.mean(1, keepdim=True)
             block = block - self.shift
         product, sums = self._moments(block)
-        if not (np.isfinite(sums).all() and np.isfinite(product).all()):
-            self.finite = False
+        if self.device is not None and isinstance(self.gram, np.ndarray):
+            import torch  # the sums stay on the device until finish()
+
+            self.gram = torch.zeros((self.n, self.n), dtype=torch.float64, device=product.device)
+            self.row_sums = torch.zeros(self.n, dtype=torch.float64, device=product.device)
         self.gram += product
         self.row_sums += sums
         np.minimum(self.row_min, lo, out=self.row_min)
@@ -115,11 +117,11 @@ class ColumnGram:
         return block.to(device=self.device, dtype=tdtype)
 
     def _moments(self, block):
-        """The block's Gram matrix and row sums (float64)."""
+        """The block's Gram matrix and row sums (float64; on the device for a tensor)."""
         if isinstance(block, np.ndarray):
             with np.errstate(invalid="ignore", over="ignore"):
                 return (block @ block.T).astype(np.float64), block.sum(1, dtype=np.float64)
-        return (block @ block.T).double().cpu().numpy(), block.double().sum(1).cpu().numpy()
+        return (block @ block.T).double(), block.double().sum(1)
 
     def finish(self):
         """``(D, constant_rows)``: the RDM (``dtype``, zero diagonal) and the undefined rows.
@@ -129,6 +131,9 @@ class ColumnGram:
         ValueError
             If a block held NaN or infinity (naming the first bad row).
         """
+        if not isinstance(self.gram, np.ndarray):  # sums on a device: fetch them once
+            self.gram, self.row_sums = self.gram.cpu().numpy(), self.row_sums.cpu().numpy()
+        self.finite = bool(np.isfinite(self.row_sums).all() and np.isfinite(self.gram).all())
         if not self.finite:
             bad = ~np.isfinite(self.row_sums) | ~np.isfinite(np.diag(self.gram))
             row = int(np.flatnonzero(bad)[0]) if bad.any() else 0

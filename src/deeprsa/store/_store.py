@@ -305,7 +305,7 @@ class Store:
         if existing is not None and tuple(existing["shape"]) == tuple(shape):
             try:
                 array = zarr.open_array(self.path / path, mode="r+")
-                return key, array, existing["rows_done"]
+                return key, self._fast(existing, array), existing["rows_done"]
             except FileNotFoundError:  # zarr's NodeNotFoundError is one
                 log.warning("Array %s listed in the manifest is missing; recreating it.", key)
         chunks = tuple(chunks) if chunks is not None else _default_chunks(shape, dtype)
@@ -321,11 +321,12 @@ class Store:
                 "kind": kind, "path": path, "fields": fields, "attrs": dict(attrs or {}),
                 "shape": list(shape), "dtype": str(np.dtype(dtype)), "chunks": list(chunks),
                 "rows_done": 0, "complete": False, "created": time.time(),
-                "versions": versions(),
+                "versions": versions(), "codec": codec if compression_level or codec != "zstd"
+                else "none",
             }
 
         self._update(add)
-        return key, array, 0
+        return key, self._fast(self._load()["entries"][key], array), 0
 
     def mark_progress(self, key: str, rows_done: int, *, complete: bool = False,
                       attrs: Mapping | None = None) -> None:
@@ -367,11 +368,28 @@ class Store:
         return key
 
     def array(self, key: str):
-        """The Zarr array ``key`` opened read-only (read row tiles with slicing)."""
+        """The Zarr array ``key`` opened read-only (read row tiles with slicing).
+
+        An uncompressed array comes as a :class:`~deeprsa.store._raw.RawArray`,
+        which reads its chunk files directly (memory speed).
+        """
         import zarr
 
         entry = self.entry(key)
+        if entry.get("codec") == "none" and len(entry["shape"]) <= 2:
+            from ._raw import RawArray
+
+            return RawArray(self.path / entry["path"], entry["shape"], entry["chunks"],
+                            entry["dtype"])
         return zarr.open_array(self.path / entry["path"], mode="r")
+
+    def _fast(self, entry, array):
+        """``array``, or its raw chunk-file view when it is stored uncompressed (2-D or 1-D)."""
+        if entry.get("codec") != "none" or array.ndim > 2:
+            return array
+        from ._raw import RawArray
+
+        return RawArray(self.path / entry["path"], array.shape, array.chunks, array.dtype)
 
     def read(self, key: str, rows=None) -> np.ndarray:
         """Read array ``key`` (or a slice of its rows) into memory.
