@@ -158,8 +158,11 @@ def _kendall_prepare(v):
     new[0] = True
     np.not_equal(s[1:], s[:-1], out=new[1:])
     del s
-    dense = np.cumsum(new, dtype=np.intp)
     ranks = np.empty(len(v), dtype=np.intp)
+    if new.all():  # no ties (continuous RDMs): the ranks are 1..n, nothing to count
+        ranks[order] = _one_to(len(v))
+        return order, ranks, None, 0
+    dense = np.cumsum(new, dtype=np.intp)
     ranks[order] = dense
     counts = np.diff(np.append(np.flatnonzero(new), len(v)))
     ties = int(np.sum(counts * (counts - 1) // 2))
