@@ -46,6 +46,15 @@ def _center(X):
     return Xc
 
 
+def _centred_gram(X, chunk=4096):
+    """``Xc Xc^T`` from column chunks of ``Xc``, without a centred copy of all of ``X``."""
+    G = np.zeros((len(X), len(X)))
+    for start in range(0, X.shape[1], chunk):
+        Z = _center(X[:, start:start + chunk])
+        G += Z @ Z.T
+    return G
+
+
 def _reduce(Xc):
     """A matrix of at most ``n_stimuli`` columns with the Gram matrix ``Xc Xc^T`` of ``Xc``.
 
@@ -231,8 +240,7 @@ class RbfCKA(_Method):
             raise ValueError(f"threshold must be a positive number, got {threshold!r}.")
 
     def prepare(self, X, threshold):
-        Xc = _center(X)  # distances ignore a shift; centring keeps them accurate
-        G = Xc @ Xc.T
+        G = _centred_gram(X)  # distances ignore a shift; centring keeps them accurate
         sq = np.diagonal(G)
         D2 = sq[:, None] + sq[None, :] - 2.0 * G
         median = float(np.median(D2))
