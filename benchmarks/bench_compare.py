@@ -181,15 +181,22 @@ def _procrustes_case(n_pairs):
         models = [f"zoo:convnet_wide_s{s}" for s in range(5)]
         pairs = list(itertools.combinations(models, 2))[:n_pairs]
 
-        def run(method, **kwargs):
+        def run(pair, method):
             start = time.perf_counter()
-            results = [multi_model_rdm(store, model=list(p), layer=list(LAYERS),
-                                       method=method, **kwargs) for p in pairs]
-            return time.perf_counter() - start, results
+            result = multi_model_rdm(store, model=list(pair), layer=list(LAYERS), method=method)
+            return time.perf_counter() - start, result
 
-        t_cka, _ = run("linear_cka")
-        t_pro, results = run("procrustes")
-        t_two, _ = run("procrustes", n_jobs=2)
+        # Paired: CKA and Procrustes on the same seed pair back to back, so a change of
+        # load on the shared machine hits both; the median ratio is the figure to read.
+        times, results = [], []
+        for pair in pairs:
+            t_cka, _ = run(pair, "linear_cka")
+            t_pro, result = run(pair, "procrustes")
+            times.append((t_cka, t_pro))
+            results.append(result)
+        times = np.array(times)
+        t_cka, t_pro = times.sum(axis=0)
+        ratios = times[:, 1] / times[:, 0]
         acts = [store.load_activations(m, layer)[0].astype(np.float64)
                 for m in pairs[0] for layer in LAYERS]
         start = time.perf_counter()
@@ -202,12 +209,11 @@ def _procrustes_case(n_pairs):
         print(f"  max |new - previous implementation| (first seed pair) = {diff:.1e}")
         print(f"  time  linear CKA               {t_cka:8.1f} s")
         print(f"        Procrustes               {t_pro:8.1f} s")
-        print(f"        Procrustes (n_jobs=2)    {t_two:8.1f} s")
         print(f"        previous Procrustes      {t_prev:8.1f} s (1 seed pair x {len(pairs)}, "
               "in memory, without reading the store)")
-        print(f"  Procrustes / linear CKA: {t_pro / t_cka:.1f}x (one thread), "
-              f"{t_two / t_cka:.1f}x (n_jobs=2 against CKA on one thread); previous "
-              f"implementation ~{t_prev / t_cka:.0f}x")
+        print(f"  Procrustes / linear CKA: median {np.median(ratios):.1f}x over {len(pairs)} "
+              f"paired seed pairs (range {ratios.min():.1f}-{ratios.max():.1f}x; totals "
+              f"{t_pro / t_cka:.1f}x); previous implementation ~{t_prev / t_cka:.0f}x")
 
 
 def main():
