@@ -331,8 +331,8 @@ def test_representation_compared_with_itself(method):
 
 @pytest.mark.parametrize("alpha, scale", [(0.0, 2.5), (0.5, 1.0), (1.0, 2.5)])
 def test_procrustes_and_shape_metric_are_zero_for_a_rotated_scaled_shifted_copy(alpha, scale):
-    # Partial whitening (0 < alpha < 1) weighs C^(-1/2) against I, so it depends on the
-    # overall scale, as in Williams et al. (2021); only the ends are scale-free.
+    # Partial whitening (0 < alpha < 1) weighs (Xc^T Xc)^(-1/2) against I, so it depends on
+    # the overall scale, as in netrep (Williams et al., 2021); only the ends are scale-free.
     rng = np.random.default_rng(20)
     X = rng.standard_normal((50, 7))
     Y = scale * X @ ortho_group.rvs(7, random_state=21) + rng.standard_normal(7)

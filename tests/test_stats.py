@@ -316,6 +316,37 @@ def test_bootstrap_ci_leaves_out_undefined_resamples():
     assert result.ci_low == result.ci_high == 1.0
 
 
+# deeprsa interval -> scipy.stats.bootstrap method of the same construction
+SCIPY_INTERVALS = {"percentile": "percentile", "basic": "basic", "bca": "BCa"}
+
+
+@pytest.mark.parametrize("interval", sorted(SCIPY_INTERVALS))
+@pytest.mark.parametrize("statistic", [np.mean, np.median, np.std], ids=["mean", "median", "sd"])
+def test_bootstrap_ci_matches_scipy_bootstrap_on_the_same_resamples(interval, statistic):
+    # bootstrap_ci's draws are scipy's (one rng.integers(0, n, (n_resamples, n)) call), so
+    # the distributions are identical and the intervals agree to rounding (1e-12).
+    x = np.random.default_rng(7).exponential(size=25)
+    ours = bootstrap_ci(lambda idx: statistic(x[idx]), x, n_resamples=999, confidence=0.9,
+                        interval=interval, seed=3)
+    theirs = sps.bootstrap((x,), statistic, n_resamples=999, confidence_level=0.9,
+                           method=SCIPY_INTERVALS[interval], vectorized=False,
+                           rng=np.random.default_rng(3))
+    assert_array_equal(ours.distribution, theirs.bootstrap_distribution)
+    assert_allclose([ours.ci_low, ours.ci_high], theirs.confidence_interval, rtol=1e-12)
+    assert_allclose(ours.standard_error, theirs.standard_error, rtol=1e-12)
+
+
+def test_bca_corrects_a_skewed_statistic():
+    # For the mean of exponential data BCa moves both bounds up from the percentile ones
+    # (positive bias correction and acceleration), as Efron & Tibshirani (1993) show.
+    x = np.random.default_rng(8).exponential(size=30)
+    kwargs = {"n_resamples": 2000, "seed": 0}
+    pct = bootstrap_ci(lambda idx: x[idx].var(), x, **kwargs)
+    bca = bootstrap_ci(lambda idx: x[idx].var(), x, interval="bca", **kwargs)
+    assert bca.ci_low > pct.ci_low and bca.ci_high > pct.ci_high
+    assert bca.interval == "bca"
+
+
 @pytest.mark.parametrize("kwargs, msg", [
     ({"data_or_n": 1}, "A bootstrap needs at least 2 units to resample, got 1."),
     ({"data_or_n": 2.5}, "data_or_n must be the number of units to resample or a sequence of "
@@ -323,8 +354,8 @@ def test_bootstrap_ci_leaves_out_undefined_resamples():
     ({"n_resamples": 1}, "n_resamples must be an int >= 2, got 1."),
     ({"confidence": 95}, "confidence must be a number strictly between 0 and 1, e.g. 0.95; "
                          "got 95."),
-    ({"interval": "bca"}, "Unknown interval 'bca'. Available: 'basic', 'normal', "
-                          "'percentile'."),
+    ({"interval": "bc"}, "Unknown interval 'bc'. Did you mean 'bca'? Available: 'basic', "
+                         "'bca', 'normal', 'percentile'."),
     ({"statistic": lambda idx: idx}, "statistic must return one number, got ndarray"),
 ])
 def test_bootstrap_ci_errors(kwargs, msg):
@@ -338,6 +369,15 @@ def test_bootstrap_ci_errors(kwargs, msg):
 
 def _rsatoolbox_evaluations(result, candidates, seeds, over, method, n):
     """rsatoolbox's bootstrap evaluations and variances on the same resamples."""
+    res = _rsatoolbox_result(result, candidates, seeds, over, method, n)
+    evaluations = res.evaluations
+    while evaluations.ndim > 2:  # dual bootstrap: (N, models, folds, cv, kind); kind 0 = both
+        evaluations = evaluations[..., 0]
+    return evaluations, res.model_var
+
+
+def _rsatoolbox_result(result, candidates, seeds, over, method, n):
+    """rsatoolbox's bootstrap Result, fed the resamples of ``result``."""
     rsatoolbox = pytest.importorskip("rsatoolbox")
     from rsatoolbox.inference import (
         eval_bootstrap_pattern,
@@ -364,10 +404,7 @@ def _rsatoolbox_evaluations(result, candidates, seeds, over, method, n):
             res = eval_bootstrap_rdm(models, data, method=name, N=n, boot_noise_ceil=False)
         else:
             res = eval_dual_bootstrap(models, data, method=name, N=n, k_pattern=1, k_rdm=1)
-    evaluations = res.evaluations
-    while evaluations.ndim > 2:  # dual bootstrap: (N, models, folds, cv, kind); kind 0 = both
-        evaluations = evaluations[..., 0]
-    return evaluations, res.model_var
+    return res
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # rsatoolbox: noise ceiling of tau
@@ -397,6 +434,59 @@ def test_rdm_bootstrap_estimate_and_t_interval(seed_rdms):
     nc = noise_ceiling(seeds)
     assert (table.noise_ceiling_lower == nc.lower).all()
     assert (table.noise_ceiling_upper == nc.upper).all()
+
+
+@pytest.mark.parametrize("over", ["stimuli", "seeds"])
+@pytest.mark.parametrize("interval", sorted(SCIPY_INTERVALS))
+def test_rdm_bootstrap_intervals_match_scipy_bootstrap(seed_rdms, over, interval):
+    # One resampled factor draws rng.integers(0, n, n) per resample, scipy's draws; its
+    # jackknife leaves out one stimulus (or one RDM of b), scipy's leaves out one
+    # observation. Same resamples, same statistic: the bounds agree to rounding.
+    candidates, seeds = seed_rdms
+    result = bootstrap_rdm_comparison(candidates[0], seeds, over=over, n_resamples=199,
+                                      interval=interval, seed=5)
+    n = candidates[0].n_stimuli if over == "stimuli" else len(seeds)
+    key = "stimulus_indices" if over == "stimuli" else "seed_indices"
+
+    per_seed = compare_rdms(candidates[0], seeds).matrix[0]
+
+    def statistic(idx):
+        idx = np.asarray(idx)
+        if over == "seeds":  # summed as deeprsa sums: resamples that permute all the seeds
+            unique, counts = np.unique(idx, return_counts=True)  # tie with the estimate
+            return per_seed[unique] @ counts / counts.sum()
+        keep = np.triu_indices(len(idx), 1)
+        pairs = idx[keep[0]] != idx[keep[1]]
+        a = candidates[0].matrix[idx][:, idx][keep][pairs]
+        values = [sps.spearmanr(a, s.matrix[idx][:, idx][keep][pairs])[0] for s in seeds]
+        return np.mean(values)
+
+    theirs = sps.bootstrap((np.arange(n),), statistic, n_resamples=199,
+                           method=SCIPY_INTERVALS[interval], vectorized=False,
+                           rng=np.random.default_rng(5))
+    assert_array_equal(getattr(result, key), np.random.default_rng(5).integers(0, n, (199, n)))
+    assert_allclose(result.distributions[over][:, 0], theirs.bootstrap_distribution,
+                    rtol=1e-12, atol=1e-14)
+    row = result.table.iloc[0]
+    assert_allclose([row.ci_low, row.ci_high], theirs.confidence_interval, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # rsatoolbox: noise ceiling of tau
+def test_rdm_t_interval_is_rsatoolbox_get_ci_moved_to_the_full_data_estimate(seed_rdms):
+    # Both use estimate +- t * se with the same se; rsatoolbox centres on the mean of the
+    # bootstrap values (bootstrap_mean), deeprsa on the full-data estimate.
+    candidates, seeds = seed_rdms
+    n = 40
+    result = bootstrap_rdm_comparison(candidates, seeds, over="stimuli", n_resamples=n,
+                                      seed=2)
+    res = _rsatoolbox_result(result, candidates, seeds, "stimuli", "spearman", n)
+    low, high = res.get_ci(0.95, test_type="t-test")
+    table = result.table
+    assert_allclose(table.bootstrap_mean, res.get_means(), rtol=1e-10)
+    shift = table.bootstrap_mean - table.estimate
+    assert_allclose(table.ci_low + shift, low, rtol=1e-10)
+    assert_allclose(table.ci_high + shift, high, rtol=1e-10)
+    assert (abs(shift) > 1e-4).all()  # the two centres differ on these data
 
 
 def test_rdm_bootstrap_per_pair(seed_rdms):
@@ -435,8 +525,11 @@ def test_rdm_bootstrap_correction_lowers_the_dual_variance(seed_rdms):
     ({"over": "both", "per_pair": True}, "per_pair=True keeps every RDM of b apart, so only "
                                          "stimuli can be resampled; got over='both'."),
     ({"over": "subjects"}, "Unknown over 'subjects'. Available: 'both', 'seeds', 'stimuli'."),
-    ({"interval": "bca"}, "Unknown interval 'bca'. Available: 'basic', 'normal', "
-                          "'percentile', 't'."),
+    ({"interval": "student"}, "Unknown interval 'student'. Available: 'basic', 'bca', "
+                              "'normal', 'percentile', 't'."),
+    ({"interval": "bca", "over": "both"}, "interval='bca' needs a jackknife over one resampled "
+                                          "factor; with over='both' use interval='t' (with the "
+                                          "dual correction) or 'percentile'."),
     ({"confidence": 1.0}, "confidence must be a number strictly between 0 and 1, e.g. 0.95; "
                           "got 1.0."),
     ({"b": "other"}, "a and b must be RDMs over the same stimuli in the same order; reorder "

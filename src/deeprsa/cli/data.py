@@ -175,7 +175,7 @@ def measures_cmd():
     """List the registered dissimilarity measures."""
     from ..rdm import describe_measures
 
-    table = describe_measures()[["name", "range", "params", "description"]]
+    table = describe_measures()[["name", "range", "params", "invariances", "description"]]
     with __import__("pandas").option_context("display.max_colwidth", None,
                                              "display.width", 200):
         click.echo(table.to_string(index=False))

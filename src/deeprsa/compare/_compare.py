@@ -44,8 +44,9 @@ def compare_rdms(a, b=None, *, method: str = "spearman", working_memory: float =
     ------
     ValueError
         If the method is unknown or compares representations, if the RDMs
-        are over different stimuli (the message names ids that differ) or
-        hold infinite entries, or if fewer than 2 entries are left.
+        are over different stimuli (the message names ids that differ), over
+        fewer than 3 stimuli, or hold infinite entries, or if fewer than 2
+        entries are finite in every RDM. The same rule holds for every method.
 
     Warns
     -----

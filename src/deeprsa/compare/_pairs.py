@@ -62,6 +62,11 @@ def _rdm_items(x, name):
     if isinstance(x, RDM):
         x = [x]
     if isinstance(x, (RDMs, list, tuple)) and all(isinstance(r, RDM) for r in x) and len(x):
+        small = next((i for i, r in enumerate(x) if r.n_stimuli < 3), None)
+        if small is not None:
+            raise ValueError(
+                f"{name}[{small}] is an RDM of {x[small].n_stimuli} stimuli; comparing RDMs "
+                "needs at least 3 stimuli (3 entries).")
         return [_Item(lambda r=r: _upper(r.matrix, r.n_stimuli, r.n_stimuli),
                       _flat(r.provenance), r.stimulus_ids) for r in x]
     if isinstance(x, (list, tuple)) and len(x) and any(isinstance(r, RDM) for r in x):

@@ -10,6 +10,9 @@ Each method prepares every RDM vector once and then combines prepared vectors:
   O(n log n) without sorting again.
 
 Inputs arrive finite and float64; the registry lives in :mod:`deeprsa.compare.registry`.
+Each class states its ``invariances``: transforms of one RDM's entries
+(``scaling`` a -> c a, ``shift`` a -> a + c, ``monotone`` a -> f(a) with f
+strictly increasing) that leave every value unchanged; the tests check them.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class _Spearman:
     reference = ("Spearman, C. (1904). The proof and measurement of association between two "
                  "things. Am. J. Psychol. Kriegeskorte, N., Mur, M., & Bandettini, P. (2008). "
                  "Representational similarity analysis. Front. Syst. Neurosci.")
+    invariances = ("scaling", "shift", "monotone")
 
     def prepare(self, v):
         ranks = _doubled_ranks(v)
@@ -91,6 +95,7 @@ class _Pearson:
     value_range = "[-1, 1]"
     reference = ("Pearson, K. (1895). Notes on regression and inheritance in the case of two "
                  "parents. Proc. R. Soc. Lond.")
+    invariances = ("scaling", "shift")
 
     def prepare(self, v):
         v = v - v.mean()
@@ -107,6 +112,7 @@ class _Cosine:
                  "Kriegeskorte, N. (2021). Comparing representational geometries using "
                  "whitened unbiased-distance-matrix similarity. Neurons Behav. Data Anal. "
                  "Theory.")
+    invariances = ("scaling",)
 
     def prepare(self, v):
         return v, _inverse(_norm(v))
@@ -120,6 +126,7 @@ class _KendallTauA:
     value_range = "[-1, 1]"
     reference = ("Kendall, M. G. (1938). A new measure of rank correlation. Biometrika. "
                  "Nili et al. (2014), PLoS Comput. Biol. (tau-a for RSA with tied models)")
+    invariances = ("scaling", "shift", "monotone")
 
     def prepare(self, v):
         return _kendall_prepare(v)
@@ -151,8 +158,11 @@ def _kendall_prepare(v):
     new[0] = True
     np.not_equal(s[1:], s[:-1], out=new[1:])
     del s
-    dense = np.cumsum(new, dtype=np.intp)
     ranks = np.empty(len(v), dtype=np.intp)
+    if new.all():  # no ties (continuous RDMs): the ranks are 1..n, nothing to count
+        ranks[order] = _one_to(len(v))
+        return order, ranks, None, 0
+    dense = np.cumsum(new, dtype=np.intp)
     ranks[order] = dense
     counts = np.diff(np.append(np.flatnonzero(new), len(v)))
     ties = int(np.sum(counts * (counts - 1) // 2))

@@ -3,7 +3,11 @@
 Every method is prepared once per input (an RDM is ranked or sorted once, a
 representation centred or decomposed once) and then combined pair by pair, or
 by one matrix product for the correlation-type methods. ``deeprsa methods``
-and the README table list the registry.
+and the README table list the registry, with each method's invariances:
+transforms of one input that leave every value unchanged, from
+:data:`RDM_INVARIANCES` (RDM methods) or :data:`deeprsa.rdm.measures.INVARIANCES`
+(representation methods). The tests check the stated ones for every
+registered method.
 """
 
 from __future__ import annotations
@@ -12,15 +16,26 @@ import inspect
 
 from .._deprecation import keyword_only
 from .._validation import Registry, check_option, suggest
+from ..rdm.measures import INVARIANCES, _check_invariances
 from . import rdm_methods, representation_methods
 
-__all__ = ["describe_methods", "list_methods", "register_method"]
+__all__ = ["RDM_INVARIANCES", "describe_methods", "list_methods", "register_method"]
+
+RDM_INVARIANCES = {
+    "scaling": "a -> c a, c > 0 (every entry of one RDM multiplied by c)",
+    "shift": "a -> a + c (a constant added to every entry of one RDM)",
+    "monotone": "a -> f(a), f strictly increasing (only the order of the entries matters)",
+}
+"""Transforms of one RDM's entries that an RDM method may be invariant to."""
+_VOCABULARIES = {"rdm": (RDM_INVARIANCES, "a method comparing RDMs"),
+                 "representation": (INVARIANCES, "a method comparing representations")}
 
 _METHODS = Registry("comparison method")
 _INPUTS = ("rdm", "representation")
 _KINDS = ("similarity", "distance")
 
 for _cls in rdm_methods.METHODS + representation_methods.METHODS:
+    _check_invariances(_cls.invariances, *_VOCABULARIES[_cls.input])
     _METHODS.register(_cls.name)(_cls())
 
 
@@ -29,9 +44,11 @@ class _UserMethod:
 
     dot = False
 
-    def __init__(self, name, func, *, input, kind, formula, value_range, reference):
+    def __init__(self, name, func, *, input, kind, formula, value_range, reference,
+                 invariances):
         self.name, self.func, self.input, self.kind = name, func, input, kind
         self.formula, self.value_range, self.reference = formula, value_range, reference
+        self.invariances = invariances
         doc = (func.__doc__ or "").strip()
         self.__doc__ = doc.splitlines()[0] if doc else ""
         after_inputs = list(inspect.signature(func).parameters.values())[2:]
@@ -47,7 +64,7 @@ class _UserMethod:
 
 def register_method(name: str, func=None, *, input: str = "rdm", kind: str = "similarity",
                     formula: str = "user function", value_range: str = "",
-                    reference: str = ""):
+                    reference: str = "", invariances=()):
     """Register ``func(a, b, **params) -> float`` as a comparison method.
 
     For ``input="rdm"``, ``a`` and ``b`` are the upper triangles of two RDMs
@@ -71,11 +88,19 @@ def register_method(name: str, func=None, *, input: str = "rdm", kind: str = "si
         ``1 - value``) or less alike (the value itself).
     formula, value_range, reference : str, optional
         Shown in the methods table.
+    invariances : sequence of str, default=()
+        Transforms of one input that leave every value unchanged: names from
+        :data:`RDM_INVARIANCES` for ``input="rdm"`` (``"scaling"``, ``"shift"``,
+        ``"monotone"``), from :data:`deeprsa.rdm.measures.INVARIANCES` for
+        ``input="representation"`` (``"rotation"``, ``"scaling"``, ``"shift"``,
+        ``"invertible_linear"``, ...). Shown by ``deeprsa methods``; the test
+        suite checks the stated ones for every registered method, this one
+        included.
 
     Raises
     ------
     ValueError
-        If ``name`` is taken, or ``input`` or ``kind`` is unknown.
+        If ``name`` is taken, or ``input``, ``kind`` or an invariance is unknown.
 
     Examples
     --------
@@ -92,12 +117,14 @@ def register_method(name: str, func=None, *, input: str = "rdm", kind: str = "si
     """
     check_option("input", input, _INPUTS)
     check_option("kind", kind, _KINDS)
+    invariances = _check_invariances(invariances, *_VOCABULARIES[input])
 
     def decorator(f):
         if not callable(f):
             raise TypeError(f"register_method needs a callable, got {type(f).__name__}.")
         _METHODS.register(name)(_UserMethod(name, f, input=input, kind=kind, formula=formula,
-                                            value_range=value_range, reference=reference))
+                                            value_range=value_range, reference=reference,
+                                            invariances=invariances))
         return f
 
     return decorator if func is None else decorator(func)
@@ -131,7 +158,9 @@ def describe_methods():
     pandas.DataFrame
         Columns ``name``, ``input`` (``"rdm"`` or ``"representation"``),
         ``kind`` (``"similarity"`` or ``"distance"``), ``description``,
-        ``formula``, ``range``, ``params`` and ``reference``.
+        ``formula``, ``range``, ``params``, ``invariances`` (comma-separated
+        names, see :data:`RDM_INVARIANCES` and
+        :data:`deeprsa.rdm.measures.INVARIANCES`) and ``reference``.
     """
     import pandas as pd
 
@@ -139,7 +168,7 @@ def describe_methods():
         {"name": name, "input": m.input, "kind": m.kind, "description": doc,
          "formula": m.formula, "range": m.value_range,
          "params": ", ".join(f"{k}={v!r}" for k, v in m.defaults.items()),
-         "reference": m.reference}
+         "invariances": ", ".join(m.invariances), "reference": m.reference}
         for (name, doc), m in zip(_METHODS.describe().items(),
                                   (_METHODS[n] for n in sorted(_METHODS)), strict=True)])
 

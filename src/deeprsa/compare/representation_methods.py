@@ -11,6 +11,11 @@ pair (see :func:`deeprsa.compare.multi_model_rdm`):
 Inputs arrive validated (float64, 2-D, finite, same number of rows), so the
 functions here trust them. The registry and the public entry point live in
 :mod:`deeprsa.compare`.
+
+Each class states its ``invariances`` (names from
+:data:`deeprsa.rdm.measures.INVARIANCES`): transforms of one representation
+that leave every value unchanged at the default parameters. The tests check
+the stated ones for every registered method.
 """
 
 from __future__ import annotations
@@ -35,16 +40,50 @@ class _Method:
 
 
 def _center(X):
-    return X - X.mean(axis=0)
+    """Columns centred; a unit that never varies becomes exactly 0 (not rounding noise)."""
+    Xc = X - X.mean(axis=0)
+    Xc[:, np.ptp(X, axis=0) == 0] = 0.0
+    return Xc
+
+
+def _centred_gram(X, chunk=4096):
+    """``Xc Xc^T`` from column chunks of ``Xc``, without a centred copy of all of ``X``."""
+    G = np.zeros((len(X), len(X)))
+    for start in range(0, X.shape[1], chunk):
+        Z = _center(X[:, start:start + chunk])
+        G += Z @ Z.T
+    return G
+
+
+def _reduce(Xc):
+    """A matrix of at most ``n_stimuli`` columns with the Gram matrix ``Xc Xc^T`` of ``Xc``.
+
+    With more units than stimuli, ``R^T`` of the QR decomposition ``Xc^T = Q R``:
+    ``Xc = R^T Q^T``, so ``R^T`` is ``Xc`` rotated (``Q`` has orthonormal columns)
+    and every rotation-invariant comparison (Procrustes, the shape metrics, CCA)
+    gives the same value on it. Householder QR is backward stable, as an SVD
+    is, and costs a sixth of the thin SVD of ``Xc``.
+    """
+    if Xc.shape[1] <= Xc.shape[0]:
+        return Xc
+    return np.linalg.qr(Xc.T, mode="r").T
 
 
 def _basis(Xc):
-    """Left singular vectors and singular values of ``Xc``, numerical rank only."""
-    U, s, _ = np.linalg.svd(Xc, full_matrices=False)
+    """Left singular vectors and singular values of ``Xc``, numerical rank only.
+
+    From the SVD of the reduced ``R^T`` (see :func:`_reduce`): the same ``U`` and
+    singular values as the thin SVD of ``Xc`` itself, at the cost of an
+    (n_stimuli x n_stimuli) SVD.
+    """
+    U, s, _ = np.linalg.svd(_reduce(Xc), full_matrices=False)
     if s.size == 0 or s[0] == 0:
         return U[:, :0], s[:0]
     keep = s > s[0] * max(Xc.shape) * np.finfo(float).eps
     return U[:, keep], s[keep]
+
+
+_GEOMETRY = ("rotation", "unit_permutation", "scaling", "shift")
 
 
 # --------------------------------------------------------------------- linear CKA
@@ -85,6 +124,7 @@ class LinearCKA(_Method):
     formula = "||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F), columns centred"
     value_range = "[0, 1]"
     reference = _KORNBLITH
+    invariances = _GEOMETRY
 
     def prepare(self, X):
         form, A = _linear_form(X)
@@ -110,6 +150,7 @@ class DebiasedLinearCKA(_Method):
     value_range = "about [-1, 1]; 1 for identical inputs"
     reference = _KORNBLITH + (" Song, L., Smola, A., Gretton, A., Bedo, J., & Borgwardt, K. "
                               "(2012). Feature selection via dependence maximization. JMLR.")
+    invariances = _GEOMETRY
 
     def prepare(self, X):
         form, A = _linear_form(X)
@@ -126,15 +167,26 @@ class DebiasedLinearCKA(_Method):
 
 
 class MinibatchLinearCKA(_Method):
-    """Linear CKA from unbiased HSIC averaged over consecutive minibatches of stimuli."""
+    """Linear CKA from unbiased HSIC summed over consecutive minibatches of stimuli.
+
+    The stimuli are split, in order, into ``n_stimuli // batch_size`` consecutive
+    batches of near-equal size (``numpy.array_split``), so every batch holds
+    ``batch_size`` to ``2 * batch_size - 1`` stimuli; with ``batch_size >=
+    n_stimuli`` there is one batch and the value is ``debiased_linear_cka``'s.
+    Each batch's columns are centred before its Gram matrix is formed: the
+    unbiased HSIC of a batch does not change (it is invariant to a shift of
+    the features), but large unit means no longer cancel in floating point.
+    """
 
     name = "minibatch_linear_cka"
     kind = "similarity"
     defaults = {"batch_size": 256}
-    formula = "sum_b HSIC_1(K_b, L_b) / sqrt(sum_b HSIC_1(K_b, K_b) sum_b HSIC_1(L_b, L_b))"
+    formula = ("sum_b HSIC_1(K_b, L_b) / sqrt(sum_b HSIC_1(K_b, K_b) sum_b HSIC_1(L_b, L_b)), "
+               "n_stimuli // batch_size consecutive near-equal batches")
     value_range = "about [-1, 1]; 1 for identical inputs"
     reference = ("Nguyen, T., Raghu, M., & Kornblith, S. (2021). Do wide and deep networks "
                  "learn the same things? ICLR.")
+    invariances = _GEOMETRY
 
     def check(self, n_stimuli, batch_size):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 4:
@@ -143,14 +195,20 @@ class MinibatchLinearCKA(_Method):
 
     def prepare(self, X, batch_size):
         grams = []
-        for rows in np.array_split(np.arange(len(X)), max(1, len(X) // batch_size)):
-            K = X[rows] @ X[rows].T
+        for rows in _batches(len(X), batch_size):
+            Xb = _center(X[rows])
+            K = Xb @ Xb.T
             np.fill_diagonal(K, 0.0)
             grams.append(K)
         return grams, np.sqrt(max(sum(_hsic1(K, K) for K in grams), 0.0))
 
     def pair(self, a, b, batch_size):
         return _ratio(sum(_hsic1(K, L) for K, L in zip(a[0], b[0], strict=True)), a[1] * b[1])
+
+
+def _batches(n, batch_size):
+    """Row indices of ``n // batch_size`` consecutive near-equal batches (at least one)."""
+    return np.array_split(np.arange(n), max(1, n // batch_size))
 
 
 def _hsic1(K, L):
@@ -175,13 +233,14 @@ class RbfCKA(_Method):
                "sigma^2 = threshold^2 median(d^2)")
     value_range = "[0, 1]"
     reference = _KORNBLITH
+    invariances = _GEOMETRY
 
     def check(self, n_stimuli, threshold):
         if not isinstance(threshold, (int, float)) or not threshold > 0:
             raise ValueError(f"threshold must be a positive number, got {threshold!r}.")
 
     def prepare(self, X, threshold):
-        G = X @ X.T
+        G = _centred_gram(X)  # distances ignore a shift; centring keeps them accurate
         sq = np.diagonal(G)
         D2 = sq[:, None] + sq[None, :] - 2.0 * G
         median = float(np.median(D2))
@@ -200,36 +259,64 @@ class RbfCKA(_Method):
 
 # --------------------------------------------------------------------- shape metrics
 
+# netrep clips the eigenvalues of Xc^T Xc at this value before whitening, and does not
+# whiten at all for alpha > 1 - _EIGVAL_TOL (netrep.utils.whiten, eigval_tol=1e-7).
+_EIGVAL_TOL = 1e-7
+
+
+def _unit(A):
+    """``A / ||A||_F``; no columns when ``A`` is 0 (a constant representation: NaN)."""
+    norm = np.linalg.norm(A)
+    return A / norm if norm > 0 else A[:, :0]
+
 
 def _shape(X, alpha):
-    """Centred, partially whitened and unit-norm X in the basis of its singular vectors.
+    """Centred, partially whitened, unit-norm X with at most n_stimuli columns.
 
-    ``Xc (alpha I + (1 - alpha) C^{-1/2})`` with ``C = Xc^T Xc / n`` equals
-    ``U diag(alpha s + (1 - alpha) sqrt(n)) V^T``; the trailing rotation V^T
-    does not change any Procrustes distance, so it is dropped.
+    Williams et al. (2021) as netrep's ``LinearMetric`` implements it: the
+    centred ``Xc`` is multiplied by ``Z = alpha I + (1 - alpha) (Xc^T Xc)^(-1/2)``,
+    the eigenvalues of ``Xc^T Xc`` clipped below at 1e-7, and not at all for
+    ``alpha > 1 - 1e-7``. With ``Xc = U diag(s) V^T``, ``Xc Z`` is
+    ``U diag(alpha s + (1 - alpha) s / max(s, sqrt(1e-7))) V^T``; the trailing
+    rotation ``V^T`` changes no Procrustes distance, so it is dropped (as is
+    netrep's rescaling to the original variance: an angle ignores the scale).
+    For ``alpha = 1`` no SVD is needed: the reduced ``R^T`` of :func:`_reduce`
+    is ``Xc`` rotated.
     """
-    U, s = _basis(_center(X))
-    Xt = U * (alpha * s + (1.0 - alpha) * np.sqrt(len(X)))
-    norm = np.linalg.norm(Xt)
-    return (Xt / norm if norm > 0 else Xt,)
+    Xc = _center(X)
+    if alpha > 1.0 - _EIGVAL_TOL:
+        return (_unit(_reduce(Xc)),)
+    U, s = _basis(Xc)
+    t = s * (alpha + (1.0 - alpha) / np.sqrt(np.maximum(s ** 2, _EIGVAL_TOL)))
+    return (_unit(U * t),)
 
 
 def _angle(a, b):
-    """``arccos ||X^T Y||_*`` for unit-norm X, Y, from the residual of the best rotation.
+    """``arccos ||X^T Y||_*`` for unit-norm X, Y of at most n_stimuli columns.
 
-    ``2 arcsin(||X - Y Q|| / 2)`` equals the arccos but stays accurate near 0,
-    where the arccos of a rounded 1 - eps would give sqrt(eps). The narrower
-    side is zero-padded, as in Williams et al. (2021).
+    The nuclear norm comes from the singular values of the small cross-product
+    (backward stable: an absolute error of about 1e-15). Near 0, where the
+    arccos of a rounded 1 - eps would give sqrt(eps), the angle is
+    ``2 arcsin(||X - Y Q|| / 2)`` with ``Q`` the best rotation, the narrower side
+    zero-padded as in Williams et al. (2021). Identical inputs give 0.
     """
     X, Y = a[0], b[0]
     if X.shape[1] == 0 or Y.shape[1] == 0:
         return float("nan")
+    if a is b:
+        return 0.0
+    nuclear = float(np.linalg.svd(X.T @ Y, compute_uv=False).sum())
+    if nuclear < _NEAR_ONE:  # the arccos is well conditioned here (angle > 0.14)
+        return float(np.arccos(nuclear))
     width = max(X.shape[1], Y.shape[1])
     X = np.pad(X, ((0, 0), (0, width - X.shape[1])))
     Y = np.pad(Y, ((0, 0), (0, width - Y.shape[1])))
     U, _, Vt = np.linalg.svd(Y.T @ X)
     residual = np.linalg.norm(X - Y @ (U @ Vt))
     return float(2.0 * np.arcsin(min(1.0, residual / 2.0)))
+
+
+_NEAR_ONE = 0.99
 
 
 class Procrustes(_Method):
@@ -241,6 +328,7 @@ class Procrustes(_Method):
     formula = "arccos ||Xn^T Yn||_*, Xn = Xc / ||Xc||_F"
     value_range = "[0, pi/2] radians"
     reference = _WILLIAMS
+    invariances = _GEOMETRY
 
     def prepare(self, X):
         return _shape(X, 1.0)
@@ -250,15 +338,17 @@ class Procrustes(_Method):
 
 
 class ShapeMetric(_Method):
-    """Generalized shape metric: angular Procrustes distance after partial whitening (alpha)."""
+    """Generalized shape metric of Williams et al. (2021), as netrep's LinearMetric (alpha)."""
 
     name = "shape_metric"
     kind = "distance"
     defaults = {"alpha": 1.0}
-    formula = ("procrustes on Xc (alpha I + (1 - alpha) C^(-1/2)), C = Xc^T Xc / n; "
-               "alpha=1 Procrustes, alpha=0 CCA-like")
+    formula = ("procrustes on Xc (alpha I + (1 - alpha) (Xc^T Xc)^(-1/2)), eigenvalues of "
+               "Xc^T Xc clipped at 1e-7 (netrep); alpha=1 Procrustes, alpha=0 CCA-like")
     value_range = "[0, pi/2] radians"
-    reference = _WILLIAMS
+    reference = _WILLIAMS + " netrep (github.com/ahwillia/netrep), LinearMetric."
+    invariances = _GEOMETRY  # at alpha = 1; 0 < alpha < 1 is not scale-free, alpha = 0 is
+    #                          also invariant to invertible linear maps (docs/comparisons.md)
 
     def check(self, n_stimuli, alpha):
         if not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
@@ -285,6 +375,7 @@ class MeanSquaredCCA(_Method):
     value_range = "[0, 1]"
     reference = (_KORNBLITH + " Hotelling, H. (1936). Relations between two sets of "
                  "variates. Biometrika.")
+    invariances = _GEOMETRY + ("invertible_linear",)
 
     def prepare(self, X):
         U, _ = _basis(_center(X))
@@ -312,6 +403,7 @@ class SVCCA(_Method):
     reference = ("Raghu, M., Gilmer, J., Yosinski, J., & Sohl-Dickstein, J. (2017). SVCCA: "
                  "Singular vector canonical correlation analysis for deep learning dynamics "
                  "and interpretability. NeurIPS.")
+    invariances = _GEOMETRY
 
     def check(self, n_stimuli, n_components, variance_threshold):
         if n_components is not None and (not isinstance(n_components, (int, np.integer))
@@ -342,15 +434,24 @@ class SVCCA(_Method):
 
 
 class MutualKNN(_Method):
-    """Mean fraction of shared k nearest neighbours (cosine similarity) per stimulus."""
+    """Mean fraction of shared k nearest neighbours (cosine similarity) per stimulus.
+
+    Tied similarities (duplicated stimuli, all-zero rows) are broken by the
+    stimulus index: of the stimuli tied at the k-th largest similarity, those
+    with the lowest indices are the neighbours, as a stable sort would order
+    them. So the value is deterministic; it can change when tied stimuli are
+    reordered.
+    """
 
     name = "mutual_knn"
     kind = "similarity"
     defaults = {"k": 10}
-    formula = "mean_i |N_k^X(i) & N_k^Y(i)| / k, neighbours by cosine similarity, self excluded"
+    formula = ("mean_i |N_k^X(i) & N_k^Y(i)| / k, neighbours by cosine similarity, self "
+               "excluded, ties to the lower stimulus index")
     value_range = "[0, 1]"
     reference = ("Huh, M., Cheung, B., Wang, T., & Isola, P. (2024). The platonic "
                  "representation hypothesis. ICML.")
+    invariances = ("rotation", "unit_permutation", "scaling", "pattern_scaling")
 
     def check(self, n_stimuli, k):
         if not isinstance(k, (int, np.integer)) or not 1 <= k < n_stimuli:
@@ -365,16 +466,32 @@ class MutualKNN(_Method):
         for start in range(0, n, block_rows):
             S = Xn[start:start + block_rows] @ Xn.T
             S[np.arange(len(S)), np.arange(start, start + len(S))] = -np.inf
-            top = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            neighbours[start:start + len(S)] = np.sort(top, axis=1)
+            neighbours[start:start + len(S)] = _top_k(S, k)
         return (neighbours,)
 
     def pair(self, a, b, k, *, block_rows=1024):
+        if a is b:
+            return 1.0
         shared = 0
         for start in range(0, len(a[0]), block_rows):
             A, B = a[0][start:start + block_rows], b[0][start:start + block_rows]
             shared += int((A[:, :, None] == B[:, None, :]).sum())
         return shared / (len(a[0]) * k)
+
+
+def _top_k(S, k):
+    """Column indices of the k largest entries of each row, sorted; ties to lower indices.
+
+    Everything above the row's k-th largest value is in; of the entries equal to
+    it, the leftmost fill the remaining places (what ``argsort(-S, kind="stable")``
+    would pick, in O(n) per row instead of O(n log n)).
+    """
+    kth = -np.partition(-S, k - 1, axis=1)[:, k - 1:k]
+    above = S > kth
+    tied = S == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    return np.nonzero(chosen)[1].reshape(len(S), k)
 
 
 METHODS = (LinearCKA, DebiasedLinearCKA, MinibatchLinearCKA, RbfCKA, Procrustes,

@@ -3,7 +3,9 @@
 A built-in measure prepares each row tile once (centred, normalised, ranked)
 and finishes the tile pair's matrix product in place; a measure registered
 by a user is a function of two row tiles. ``deeprsa measures`` and the README
-table list the registry.
+table list the registry, with each measure's invariances: transforms of the
+activations (:data:`INVARIANCES`) that leave every dissimilarity unchanged.
+The tests check the stated ones for every registered measure.
 """
 
 from __future__ import annotations
@@ -15,7 +17,38 @@ import numpy as np
 
 from .._validation import Registry, suggest
 
-__all__ = ["ConstantPatternWarning", "describe_measures", "list_measures", "register_measure"]
+__all__ = ["ConstantPatternWarning", "INVARIANCES", "describe_measures", "list_measures",
+           "register_measure"]
+
+INVARIANCES = {
+    "rotation": "X -> X Q, Q orthogonal (n_units x n_units)",
+    "unit_permutation": "X -> X[:, perm], the units reordered",
+    "scaling": "X -> c X, c > 0",
+    "shift": "X -> X + b, one vector b added to every stimulus (each unit shifted by a "
+             "constant)",
+    "invertible_linear": "X -> X A, A invertible (n_units x n_units)",
+    "pattern_scaling": "each stimulus's pattern multiplied by its own c_i > 0",
+    "pattern_shift": "each stimulus's pattern shifted by its own constant c_i",
+    "pattern_monotone": "each stimulus's values passed through its own strictly increasing "
+                        "function",
+}
+"""Transforms of activations X of shape (n_stimuli, n_units) that a measure (or a method
+comparing representations) may be invariant to: every value stays the same."""
+
+
+def _check_invariances(invariances, vocabulary, what):
+    """``invariances`` as a tuple of names from ``vocabulary``; a did-you-mean error if not.
+
+    ``what`` names the registered kind in the message, e.g. "a measure".
+    """
+    if isinstance(invariances, str):
+        invariances = (invariances,)
+    for name in invariances:
+        if name not in vocabulary:
+            raise ValueError(
+                f"Unknown invariance {name!r} for {what}.{suggest(name, vocabulary)} "
+                f"Available: {', '.join(map(repr, sorted(vocabulary)))}.")
+    return tuple(invariances)
 
 class ConstantPatternWarning(UserWarning):
     """Some stimuli have constant activations, so a measure is undefined for them.
@@ -32,8 +65,10 @@ class _Measure:
     """A registered measure: how to prepare rows and turn their products into dissimilarities."""
 
     def __init__(self, name, description, *, formula, range, notes="", params=None,
-                 prepare=None, finish=None, pairwise=None, constant=None, references=""):
+                 prepare=None, finish=None, pairwise=None, constant=None, references="",
+                 invariances=()):
         self.name = name
+        self.invariances = _check_invariances(invariances, INVARIANCES, "a measure")
         self.__doc__ = description
         self.formula = formula
         self.range = range
@@ -50,7 +85,7 @@ class _Measure:
         return self.prepare is _prepare_squared
 
 
-def register_measure(name: str, func=None):
+def register_measure(name: str, func=None, *, invariances=()):
     """Register a measure ``func(A, B, **params) -> ndarray of shape (len(A), len(B))``.
 
     ``A`` and ``B`` are float arrays of shape (n_a, n_features) and (n_b, n_features),
@@ -62,10 +97,22 @@ def register_measure(name: str, func=None):
     The first line of the docstring is the description shown by ``deeprsa measures``.
     Use it as a decorator, or call it with ``func``.
 
+    Parameters
+    ----------
+    name : str
+        The measure's name in ``measure=`` arguments; must be new.
+    func : callable, optional
+        The measure; omit it to use ``register_measure`` as a decorator.
+    invariances : sequence of str, default=()
+        Transforms of the activations that leave every dissimilarity unchanged,
+        names from :data:`INVARIANCES` (``"rotation"``, ``"scaling"``, ``"shift"``,
+        ...). Shown by ``deeprsa measures``; the test suite checks the stated
+        ones for every registered measure, this one included.
+
     Raises
     ------
     ValueError
-        If a measure called ``name`` already exists.
+        If a measure called ``name`` already exists, or an invariance is unknown.
 
     Examples
     --------
@@ -79,6 +126,8 @@ def register_measure(name: str, func=None):
     array([3., 6., 3.], dtype=float32)
     >>> _ = _MEASURES.pop("manhattan_demo")  # leave the registry as it was
     """
+    invariances = _check_invariances(invariances, INVARIANCES, "a measure")
+
     def decorator(f):
         if not callable(f):
             raise TypeError(f"register_measure needs a callable, got {type(f).__name__}.")
@@ -87,7 +136,7 @@ def register_measure(name: str, func=None):
                   if p.default is not inspect.Parameter.empty}
         doc = (f.__doc__ or "").strip()
         measure = _Measure(name, doc.splitlines()[0] if doc else "", formula="user function",
-                           range="", params=params, pairwise=f)
+                           range="", params=params, pairwise=f, invariances=invariances)
         _MEASURES.register(name)(measure)
         return f
 
@@ -108,6 +157,9 @@ def list_measures() -> list[str]:
 def describe_measures():
     """Table of the registered measures: name, description, formula, range, params, notes.
 
+    The ``invariances`` column names the transforms of the activations (see
+    :data:`INVARIANCES`) that leave the measure's values unchanged.
+
     Returns
     -------
     pandas.DataFrame
@@ -121,7 +173,7 @@ def describe_measures():
         rows.append({"name": name, "description": m.__doc__, "formula": m.formula,
                      "range": m.range, "params": ", ".join(f"{k}={v!r}"
                                                            for k, v in m.params.items()),
-                     "notes": m.notes})
+                     "invariances": ", ".join(m.invariances), "notes": m.notes})
     return pd.DataFrame(rows)
 
 
@@ -194,6 +246,9 @@ def _finish_normalized(G, ri, rj, n_features):
     np.sqrt(G, out=G)
 
 
+# correlation-type measures ignore an affine change of each pattern; distances a rigid motion
+_PATTERN_AFFINE = ("unit_permutation", "scaling", "pattern_scaling", "pattern_shift")
+_RIGID = ("rotation", "unit_permutation", "shift")
 _NO_SIMILARITY = ("dissimilarity 1 (no similarity) to every other stimulus and 0 between "
                   "two {what} rows")
 for _name, _description, _kw in [
@@ -204,36 +259,41 @@ for _name, _description, _kw in [
         notes="The input RDM of Kriegeskorte et al. (2008); rsatoolbox 'correlation'. "
               "Constant rows: 1 to "
               "others, 0 to each other.",
-        references="Kriegeskorte, Mur & Bandettini (2008), Front. Syst. Neurosci. 2:4.")),
+        references="Kriegeskorte, Mur & Bandettini (2008), Front. Syst. Neurosci. 2:4.",
+        invariances=_PATTERN_AFFINE)),
     ("spearman", "1 - Spearman correlation (Pearson of the ranked values of each pattern).",
      dict(formula="1 - r(rank x, rank y), ties ranked by their average",
           range="[0, 2]", prepare=_prepare_spearman, finish=_finish_one_minus,
           constant=("constant", _NO_SIMILARITY.format(what="constant")),
           notes="Constant rows: 1 to others, 0 to each other.",
-          references="Spearman (1904), Am. J. Psychol. 15:72-101.")),
+          references="Spearman (1904), Am. J. Psychol. 15:72-101.",
+          invariances=_PATTERN_AFFINE + ("pattern_monotone",))),
     ("cosine", "1 - cosine similarity between stimulus patterns (no centring).", dict(
         formula="1 - x·y / (|x| |y|)", range="[0, 2]", prepare=_prepare_cosine,
         finish=_finish_one_minus, constant=("all-zero", _NO_SIMILARITY.format(what="all-zero")),
         notes="All-zero rows (e.g. silenced by a ReLU): 1 to others, 0 to each other.",
-        references="scipy.spatial.distance.cosine.")),
+        references="scipy.spatial.distance.cosine.",
+        invariances=("rotation", "unit_permutation", "scaling", "pattern_scaling"))),
     ("euclidean", "Euclidean distance between stimulus patterns.", dict(
         formula="|x - y|", range="[0, inf)", prepare=_prepare_squared,
         finish=_finish_euclidean,
         notes="The RSA tutorial notebook uses normalized_euclidean; rsatoolbox's 'euclidean' is "
               "sqeuclidean with per_feature=True.",
-        references="scipy.spatial.distance.euclidean.")),
+        references="scipy.spatial.distance.euclidean.", invariances=_RIGID)),
     ("sqeuclidean", "Squared Euclidean distance (per_feature=True divides by n_features).",
      dict(formula="|x - y|^2, or |x - y|^2 / n_features with per_feature=True",
           range="[0, inf)", prepare=_prepare_squared, finish=_finish_squared,
           params={"per_feature": False},
           notes="per_feature=True is rsatoolbox's calc_rdm(method='euclidean').",
-          references="Nili et al. (2014), PLoS Comput. Biol. 10:e1003553 (rsatoolbox).")),
+          references="Nili et al. (2014), PLoS Comput. Biol. 10:e1003553 (rsatoolbox).",
+          invariances=_RIGID)),
     ("normalized_euclidean", "Euclidean distance divided by sqrt(n_features).",
      dict(formula="|x - y| / sqrt(n_features) = sqrt(mean((x - y)^2))", range="[0, inf)",
           prepare=_prepare_squared, finish=_finish_normalized,
           notes="The root-mean-square difference per unit; comparable across layers of "
                 "different width.",
-          references="The RSA tutorial notebook (compute_rdm with normalize_distances=True).")),
+          references="The RSA tutorial notebook (compute_rdm with normalize_distances=True).",
+          invariances=_RIGID)),
 ]:
     _MEASURES.register(_name)(_Measure(_name, _description, **_kw))
 

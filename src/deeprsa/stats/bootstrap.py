@@ -5,8 +5,9 @@ recomputes ``statistic(indices)`` (Efron & Tibshirani, 1993).
 :func:`bootstrap_rdm_comparison` gives the comparisons of candidate RDMs with
 reference RDMs an interval by resampling stimuli, network seeds or both, with
 rsatoolbox's variance correction for the dual bootstrap (Schuett et al., 2023).
-Each kind of interval (``percentile``, ``basic``, ``normal``, ``t``) is one
-function in a table.
+Each kind of interval (``percentile``, ``basic``, ``bca``, ``normal``, ``t``) is one
+function in a table; ``percentile``, ``basic`` and ``bca`` are formed as
+``scipy.stats.bootstrap`` forms them (Efron & Tibshirani, 1993, 14.3 and 15.4).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class BootstrapResult:
     confidence : float
     n_resamples : int
     interval : str
-        How the interval was formed (``"percentile"``, ``"basic"``, ``"normal"``
-        or ``"t"``).
+        How the interval was formed (``"percentile"``, ``"basic"``, ``"bca"``,
+        ``"normal"`` or ``"t"``).
     """
 
     estimate: float
@@ -70,39 +71,72 @@ def _check_confidence(confidence):
     return float(confidence)
 
 
-def _interval(estimate, distribution, confidence, interval, *, se=None, dof=None):
-    """(low, high) of a ``confidence`` interval from finite bootstrap values."""
+def _interval(estimate, distribution, confidence, interval, *, se=None, dof=None,
+              jackknife=None):
+    """(low, high) of a ``confidence`` interval from finite bootstrap values.
+
+    ``jackknife`` holds the leave-one-unit-out values of the statistic (``"bca"``).
+    """
     finite = distribution[np.isfinite(distribution)]
     alpha = (1 - confidence) / 2
-    return _INTERVALS[interval](estimate, finite, alpha, se, dof)
+    return _INTERVALS[interval](estimate, finite, alpha,
+                                {"se": se, "dof": dof, "jackknife": jackknife})
 
 
-def _percentile(estimate, finite, alpha, se, dof):
-    """Quantiles of the bootstrap values."""
-    if len(finite) == 0:
+def _percentile(estimate, finite, alpha, extra):
+    """Quantiles of the bootstrap values (linear interpolation, as np.quantile)."""
+    return _quantiles(finite, alpha, 1 - alpha)
+
+
+def _quantiles(finite, low, high):
+    if len(finite) == 0 or not np.isfinite([low, high]).all():
         return np.nan, np.nan
-    lo, hi = np.quantile(finite, [alpha, 1 - alpha])
+    lo, hi = np.quantile(finite, [low, high])
     return lo, hi
 
 
-def _basic(estimate, finite, alpha, se, dof):
+def _basic(estimate, finite, alpha, extra):
     """The percentile interval reflected about the estimate."""
-    lo, hi = _percentile(estimate, finite, alpha, se, dof)
+    lo, hi = _percentile(estimate, finite, alpha, extra)
     return 2 * estimate - hi, 2 * estimate - lo
 
 
-def _normal(estimate, finite, alpha, se, dof):
+def _bca(estimate, finite, alpha, extra):
+    """Bias-corrected and accelerated percentiles (Efron & Tibshirani, 1993, eq. 14.10).
+
+    As ``scipy.stats.bootstrap(method="BCa")``: the bias correction ``z0`` from the
+    share of bootstrap values below the estimate (ties count half), the
+    acceleration from the jackknife values; NaN when they are all equal.
+    """
+    from scipy.special import ndtr, ndtri
+
+    if len(finite) == 0:
+        return np.nan, np.nan
+    z0 = ndtri((np.count_nonzero(finite < estimate) + np.count_nonzero(finite <= estimate))
+               / (2 * len(finite)))
+    jack = np.asarray(extra["jackknife"], dtype=np.float64)
+    n = float(len(jack))
+    u = (n - 1) * (jack.mean() - jack)
+    den = np.sum(u ** 2) / n ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.sum(u ** 3) / n ** 3 / (6 * den ** 1.5)
+    z = ndtri(alpha)
+    low, high = (ndtr(z0 + (z0 + q) / (1 - a * (z0 + q))) for q in (z, -z))
+    return _quantiles(finite, low, high)
+
+
+def _normal(estimate, finite, alpha, extra):
     """Estimate +- z quantile x standard error."""
     from scipy import stats
 
-    return _symmetric(estimate, finite, se, stats.norm.ppf(1 - alpha))
+    return _symmetric(estimate, finite, extra["se"], stats.norm.ppf(1 - alpha))
 
 
-def _t(estimate, finite, alpha, se, dof):
+def _t(estimate, finite, alpha, extra):
     """Estimate +- t quantile (``dof`` degrees of freedom) x standard error."""
     from scipy import stats
 
-    return _symmetric(estimate, finite, se, stats.t.ppf(1 - alpha, dof))
+    return _symmetric(estimate, finite, extra["se"], stats.t.ppf(1 - alpha, extra["dof"]))
 
 
 def _symmetric(estimate, finite, se, crit):
@@ -112,10 +146,11 @@ def _symmetric(estimate, finite, se, crit):
 
 
 # How each kind of interval is formed from the finite bootstrap values (with the
-# standard error and degrees of freedom where it needs them).
-_INTERVALS = {"percentile": _percentile, "basic": _basic, "normal": _normal, "t": _t}
+# standard error, degrees of freedom or jackknife values where it needs them).
+_INTERVALS = {"percentile": _percentile, "basic": _basic, "bca": _bca, "normal": _normal,
+              "t": _t}
 # bootstrap_ci offers all but "t", whose degrees of freedom depend on the resampled design.
-_CI_INTERVALS = ("percentile", "basic", "normal")
+_CI_INTERVALS = ("percentile", "basic", "bca", "normal")
 
 
 def bootstrap_ci(statistic, data_or_n, *, n_resamples: int = 1000, confidence: float = 0.95,
@@ -136,10 +171,14 @@ def bootstrap_ci(statistic, data_or_n, *, n_resamples: int = 1000, confidence: f
         Bootstrap resamples (each draws ``n`` indices with replacement).
     confidence : float, default=0.95
         Coverage of the interval.
-    interval : {"percentile", "basic", "normal"}, default="percentile"
+    interval : {"percentile", "basic", "bca", "normal"}, default="percentile"
         ``"percentile"``: quantiles of the bootstrap distribution;
         ``"basic"``: those quantiles reflected about the estimate;
-        ``"normal"``: estimate +- z * bootstrap standard error.
+        ``"bca"``: bias-corrected and accelerated quantiles (the acceleration
+        from a jackknife: ``statistic`` is called once more per unit, with
+        that unit left out); ``"normal"``: estimate +- z * bootstrap standard
+        error. The first three equal ``scipy.stats.bootstrap``'s ``method=``
+        of the same name on the same resamples.
     seed : None, int or numpy.random.Generator, default=None
         Seeds the random generator: an int gives the same result on every run,
         a Generator is used (and advanced) as is, None draws fresh entropy.
@@ -159,7 +198,9 @@ def bootstrap_ci(statistic, data_or_n, *, n_resamples: int = 1000, confidence: f
     Notes
     -----
     Resample ``r`` uses the indices ``rng.integers(0, n, size=n)`` drawn in
-    order from the generator, so a given seed reproduces every resample.
+    order from the generator, so a given seed reproduces every resample. These
+    are the draws of ``scipy.stats.bootstrap(..., rng=np.random.default_rng(seed))``
+    (one call of shape (n_resamples, n)), so both see the same resamples.
 
     References
     ----------
@@ -183,7 +224,12 @@ def bootstrap_ci(statistic, data_or_n, *, n_resamples: int = 1000, confidence: f
                              for _ in range(n_resamples)])
     finite = distribution[np.isfinite(distribution)]
     se = float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan
-    low, high = _interval(estimate, distribution, confidence, interval, se=se)
+    jackknife = None
+    if interval == "bca":
+        everyone = np.arange(n)
+        jackknife = [_call(statistic, np.delete(everyone, i)) for i in range(n)]
+    low, high = _interval(estimate, distribution, confidence, interval, se=se,
+                          jackknife=jackknife)
     return BootstrapResult(estimate, float(low), float(high), distribution, se, confidence,
                            n_resamples, interval)
 
@@ -253,10 +299,11 @@ class ComparisonBootstrapResult:
     ----------
     table : pandas.DataFrame
         One row per RDM of ``a`` (per pair with ``per_pair=True``): metadata
-        columns, ``method``, ``over``, ``estimate``, ``ci_low``, ``ci_high``,
-        ``standard_error``, ``confidence``, ``interval``, ``n_resamples``,
-        ``n_valid`` and, when ``b`` holds several RDMs, ``noise_ceiling_lower``
-        and ``noise_ceiling_upper``.
+        columns, ``method``, ``over``, ``estimate``, ``bootstrap_mean`` (the mean
+        of the valid bootstrap values, where rsatoolbox centres its interval),
+        ``ci_low``, ``ci_high``, ``standard_error``, ``confidence``,
+        ``interval``, ``n_resamples``, ``n_valid`` and, when ``b`` holds several
+        RDMs, ``noise_ceiling_lower`` and ``noise_ceiling_upper``.
     distributions : mapping of str to ndarray of shape (n_resamples, n_rows)
         The bootstrap values per row, read-only: key ``over``; with
         ``over="both"`` also ``"seeds"`` and ``"stimuli"`` (the same draws,
@@ -325,12 +372,18 @@ def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "sti
         Bootstrap resamples.
     confidence : float, default=0.95
         Coverage of the interval.
-    interval : {"t", "normal", "percentile", "basic"}, default="t"
-        ``"t"`` (rsatoolbox's): estimate +- t quantile x standard error, with
-        ``n - 1`` degrees of freedom (``n`` the resampled stimuli, seeds or
-        the smaller of both); the only interval that uses ``correction``.
-        ``"normal"`` uses the z quantile; ``"percentile"`` and ``"basic"``
-        the quantiles of the bootstrap values.
+    interval : {"t", "normal", "percentile", "basic", "bca"}, default="t"
+        ``"t"``: estimate +- t quantile x standard error, with ``n - 1``
+        degrees of freedom (``n`` the resampled stimuli, seeds or the smaller
+        of both); the only interval that uses ``correction``. It is centred
+        on the full-data ``estimate``; rsatoolbox's ``Result.get_ci`` centres
+        the same half-width on the mean of the bootstrap values (the
+        ``bootstrap_mean`` column), so the two differ by ``bootstrap_mean -
+        estimate``. ``"normal"`` uses the z quantile; ``"percentile"``,
+        ``"basic"`` and ``"bca"`` (bias-corrected and accelerated, with a
+        jackknife over the resampled stimuli or seeds; not with
+        ``over="both"``) are formed from the bootstrap values as
+        ``scipy.stats.bootstrap`` forms them.
     correction : {"dual", "none"}, default="dual"
         With ``over="both"``, ``"dual"`` combines the variances of the dual,
         the seed-only and the stimulus-only bootstraps (drawn from the same
@@ -354,8 +407,8 @@ def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "sti
     ------
     ValueError
         If an option is invalid, ``b`` has a single RDM when resampling seeds,
-        ``per_pair`` is combined with resampling seeds, or the RDMs are over
-        different stimuli (fewer than 3).
+        ``per_pair`` is combined with resampling seeds, ``interval="bca"`` with
+        ``over="both"``, or the RDMs are over different stimuli (fewer than 3).
 
     Notes
     -----
@@ -411,6 +464,10 @@ def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "sti
     if per_pair and over != "stimuli":
         raise ValueError("per_pair=True keeps every RDM of b apart, so only stimuli can be "
                          f"resampled; got over={over!r}.")
+    if interval == "bca" and over == "both":
+        raise ValueError("interval='bca' needs a jackknife over one resampled factor; with "
+                         "over='both' use interval='t' (with the dual correction) or "
+                         "'percentile'.")
     rng = check_random_state(seed)
     all_stim, all_seeds = np.arange(n_stim), np.arange(n_b)
     comparator = _Comparator(method)
@@ -443,6 +500,8 @@ def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "sti
     else:
         var = n_eff / (n_eff - 1) * _variance(main, valid)
     se = np.sqrt(np.maximum(var, 0))
+    jackknife = (_jackknife(comparator, A, B, over, per_pair) if interval == "bca"
+                 else np.full((1, len(estimate)), np.nan))
     rows = []
     meta_a, meta_b = rdms_a.metadata, rdms_b.metadata
     index_pairs = ([(i, j) for i in range(len(A)) for j in range(n_b)] if per_pair
@@ -450,13 +509,15 @@ def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "sti
     nc = noise_ceiling(rdms_b, method=method) if n_b > 1 and not per_pair else None
     for k, (i, j) in enumerate(index_pairs):
         low, high = _interval(estimate[k], main[valid, k], confidence, interval, se=se[k],
-                              dof=n_eff - 1)
+                              dof=n_eff - 1, jackknife=jackknife[:, k])
         row = {f"{c}_a": meta_a[c].iloc[i] for c in meta_a.columns}
         row["index_a"] = i
         if j is not None:
             row.update({f"{c}_b": meta_b[c].iloc[j] for c in meta_b.columns})
             row["index_b"] = j
-        row.update(method=method, over=over, estimate=estimate[k], ci_low=low, ci_high=high,
+        row.update(method=method, over=over, estimate=estimate[k],
+                   bootstrap_mean=float(np.mean(main[valid, k])) if valid.any() else np.nan,
+                   ci_low=low, ci_high=high,
                    standard_error=se[k], confidence=confidence, interval=interval,
                    n_resamples=n_resamples, n_valid=int(valid.sum()))
         if nc is not None:
@@ -465,6 +526,16 @@ def bootstrap_rdm_comparison(a, b, *, method: str = "spearman", over: str = "sti
     return ComparisonBootstrapResult(pd.DataFrame(rows), dist, stim_idx, seed_idx)
 
 
+
+
+def _jackknife(comparator, A, B, over, per_pair):
+    """Leave-one-out values, one row per left-out stimulus (or RDM of ``B``)."""
+    all_stim, all_seeds = np.arange(A.shape[1]), np.arange(len(B))
+    if over == "stimuli":
+        return np.array([_compare_mean(comparator, A, B, np.delete(all_stim, i), all_seeds,
+                                       per_pair).ravel() for i in all_stim])
+    return np.array([_compare_mean(comparator, A, B, all_stim, np.delete(all_seeds, j),
+                                   per_pair).ravel() for j in all_seeds])
 
 
 def _check_variance_correction(correction):
