@@ -239,7 +239,7 @@ def case_sketched(args, seeds=(0,)):
 def case_multi(args):
     from scipy.stats import rankdata
 
-    from deeprsa import RDM, RDMs, Store, multi_model_rdm
+    from deeprsa import RDM, Store, multi_model_rdm
     from deeprsa.pipeline.serial import SerialExecutor
 
     stimuli = _stimuli(args.images, args.n)
