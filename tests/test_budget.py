@@ -141,8 +141,7 @@ def test_a_killed_budgeted_run_resumes_to_the_same_rdms(tmp_path, reference, mon
 
     def killed_after_first_pass(store, m, layers):
         real_free(store, m, layers)
-        calls["free"] += 1
-        if calls["free"] == 2:  # the first call frees nothing; the second ends pass 1
+        if "relu2" in layers:  # the last layer of pass 1: its activations just went
             raise KeyboardInterrupt
 
     real_put = _engine._Writer.put
@@ -163,7 +162,7 @@ def test_a_killed_budgeted_run_resumes_to_the_same_rdms(tmp_path, reference, mon
     monkeypatch.undo()
     store = Store(tmp_path / "store")
     finished = set(store.select("rdms")["layer"])
-    assert {"conv1", "relu1", "conv2"} <= finished  # pass 1 was done
+    assert {"conv1", "relu1", "conv2"} <= finished  # (most of) pass 1 was done
 
     plan = build_plan(config(keep="rdms", max_disk=BUDGET))
     work = SerialExecutor().run(plan, store, progress=False)

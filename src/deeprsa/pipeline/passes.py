@@ -189,9 +189,9 @@ def run_passes(plan, m, store, model_passes: ModelPasses, *, pinned=None, loaded
         if model_passes.mode == "memory":
             rows += _memory_pass(plan, m, store, p, tasks, loaded, progress, record)
         else:
-            rows += _disk_pass(plan, m, store, p, tasks, loaded, progress, record)
-            if spec.keep == "rdms":
-                _free(store, m, [layer for layer in p.layers if layer not in pinned])
+            # Each layer's activations go as soon as its RDMs are in (keep = "rdms").
+            free = [] if spec.keep != "rdms" else [la for la in p.layers if la not in pinned]
+            rows += _disk_pass(plan, m, store, p, tasks, loaded, progress, record, free)
     done = {(r["stage"], r["layer"], r["measure"]) for r in rows}
     rows += [r for r in _skipped_rows(m, tasks, store)
              if (r["stage"], r["layer"], r["measure"]) not in done]
@@ -218,7 +218,7 @@ def _step(record, name):
     return nullcontext() if record is None else record.step(name)
 
 
-def _disk_pass(plan, m, store, p, tasks, loaded, progress, record):
+def _disk_pass(plan, m, store, p, tasks, loaded, progress, record, free=()):
     from ..extract import extract
     from ..rdm import compute_rdm
 
@@ -244,6 +244,8 @@ def _disk_pass(plan, m, store, p, tasks, loaded, progress, record):
                 raise RuntimeError(f"RDM of {m.model.name} {layer}: stored as "
                                    f"{rdm.provenance.get('key')}, planned {t.key}.")
             rows.append(_row("rdm", m.model.name, layer, t.measure, t.key, status))
+        if layer in free:
+            _free(store, m, [layer])
     return rows
 
 
