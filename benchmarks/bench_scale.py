@@ -206,7 +206,7 @@ def case_sketched(args, seeds=(0,)):
     peaks = Peaks(store_dir)
     peaks.start()
     start = time.perf_counter()
-    SerialExecutor().run(plan, store, progress=False)
+    SerialExecutor().run(plan, store, progress=args.progress)
     wall = time.perf_counter() - start
     peaks.stop()
     m = plan.models[0]
@@ -288,8 +288,10 @@ def main():
     parser.add_argument("--max-disk", default="10GB", help="sketched and multi cases")
     parser.add_argument("--max-memory", default="100GB", help="gpu case")
     parser.add_argument("--quick", action="store_true", help="200 images")
+    parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("deeprsa.pipeline").setLevel(logging.INFO)
     args.n = args.n or (200 if args.quick else 1000 if args.case == "exact" else 10_000)
     args.calibration = min(500, args.n // 2)
     args.held_out = min(HELD_OUT, args.n - args.calibration)
