@@ -216,7 +216,7 @@ def test_a_fixed_sketch_reduces_wide_layers_and_says_so(tmp_path):
     m = sketched.models[0]
     assert m.widths["conv2"] == 256 and m.widths["pool2"] == 256 and m.widths["fc"] == 64
     assert m.reductions["conv2"] == {"name": "sketch", "k": 256, "seed": 0, "centre": True,
-                                     "calibration": None}
+                                     "calibration": {"units": 2048, "fidelity": None}}
     assert m.keys["conv2"] != plan.models[0].keys["conv2"]
     assert m.keys["fc"] == plan.models[0].keys["fc"]  # narrow layers stay exact
 
@@ -265,6 +265,21 @@ def test_the_run_prints_its_passes(tmp_path, caplog):
         run_config(config(keep="rdms", max_disk=BUDGET), out_dir=tmp_path, progress=False)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "keep 'rdms', max_disk 1.0 MB" in text
-    assert re.search(r"convnet_s0: 2 pass\(es\) on disk, about [0-9.]+ min", text)
+    assert re.search(r"convnet_s0: 2 pass\(es\) on disk, about [0-9.]+ (s|min)", text)
     assert "pass 1: 4 layer(s) (conv1 ... relu2), 983.0 KB" in text
     assert "pass 2: 8 layer(s) (pool1 ... logits), 513.6 KB" in text
+
+
+def test_the_report_lists_the_sketched_layers_and_their_fidelity(tmp_path):
+    import json
+
+    import pandas as pd
+
+    cfg = config(sketch="auto", sketch_calibration=30, sketch_fidelity=0.9)
+    cfg["analyses"]["performance"] = False
+    run_dir = run_config(cfg, out_dir=tmp_path, progress=False)
+    table = pd.read_csv(run_dir / "tables" / "sketched_layers.csv")
+    assert set(table["layer"]) <= set(UNITS) and (table["fidelity"] >= 0.9).all()
+    assert (table["k"] < table["units"]).all()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert any("are sketched (approximate RDMs)" in n["text"] for n in run["notes"])

@@ -155,13 +155,17 @@ def describe_passes(model_passes) -> list[str]:
             lines.append(f"    {mp.model}: every layer done already")
             continue
         where = "in memory" if mp.mode == "memory" else "on disk"
-        eta = f", about {mp.seconds / 60:.1f} min" if mp.seconds is not None else ""
+        eta = f", about {_duration(mp.seconds)}" if mp.seconds is not None else ""
         lines.append(f"    {mp.model}: {len(mp.passes)} pass(es) {where}{eta}")
         for i, p in enumerate(mp.passes, start=1):
             shown = p.layers[0] if len(p.layers) == 1 else f"{p.layers[0]} ... {p.layers[-1]}"
             lines.append(f"      pass {i}: {len(p.layers)} layer(s) ({shown}), "
                          f"{format_size(p.n_bytes)}")
     return lines
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def run_passes(plan, m, store, model_passes: ModelPasses, *, pinned=None, loaded=None,

@@ -136,8 +136,9 @@ def _passes_text(plan, store) -> list[str]:
         rates = measure_rates(loaded, plan.stimuli, spec.device)
         passes.append(plan_passes(plan, m, store, pinned=pinned, rates=rates))
     lines += describe_passes(passes)
-    total = sum(mp.seconds or 0 for mp in passes)
-    lines.append(f"  estimated total: {total / 60:.1f} min")
+    from .passes import _duration
+
+    lines.append(f"  estimated total: {_duration(sum(mp.seconds or 0 for mp in passes))}")
     return lines
 
 

@@ -202,10 +202,12 @@ def _with_sketches(m, chosen, plan, measures):
     for layer, choice in chosen.items():
         if choice["k"] is None:
             continue
-        calibration = None if choice["fidelity"] is None else {
-            "fidelity": round(float(choice["fidelity"]), 6), "target": spec.sketch_fidelity,
-            "n_stimuli": min(spec.sketch_calibration, len(plan.stimuli)),
-            "seed": spec.sketch_seed, "measures": list(measures)}
+        calibration = {"units": int(lp.widths[layer]), "fidelity": None}
+        if choice["fidelity"] is not None:
+            calibration.update(
+                fidelity=round(float(choice["fidelity"]), 6), target=spec.sketch_fidelity,
+                n_stimuli=min(spec.sketch_calibration, len(plan.stimuli)),
+                seed=spec.sketch_seed, measures=list(measures))
         reduction = {"name": "sketch", "k": int(choice["k"]), "seed": spec.sketch_seed,
                      "centre": _centre(measures), "calibration": calibration}
         reductions[layer] = reduction
