@@ -9,8 +9,9 @@
   from the store in row tiles.
 """
 
+from ._collection import RDMs
 from ._compute import compute_rdm, compute_rdms
-from ._objects import RDM, RDMs
+from ._objects import RDM
 from .measures import (
     ConstantPatternWarning,
     describe_measures,
