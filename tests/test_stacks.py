@@ -427,3 +427,23 @@ def test_rdms_built_by_hand_still_need_the_same_stimuli():
     b = RDM.from_vector([1, 2, 3], ["x", "y", "w"])
     with pytest.raises(ValueError, match=re.escape("RDM 1 has other stimulus ids than RDM 0")):
         RDMs([a, b])
+
+
+# ------------------------------------------------ most dissimilar entries of each RDM
+
+
+def test_each_rdm_of_a_stack_reports_its_most_dissimilar_entries(stacked):
+    from deeprsa.analyses import extreme_subset
+
+    store, meta, _ = stacked
+    stack = compute_rdms(store, stimuli=meta, by="obj", entries="color", layer="fc",
+                         n_permutations=1, seed=0, progress=False)
+    table = extreme_subset(stack, 3, seed=0)
+    assert list(table.columns[:5]) == ["obj", "unit_set", "permutation", "model", "layer"]
+    assert len(table) == 3 * len(stack)
+    for (obj, perm), rows in table.groupby(["obj", "permutation"], sort=False):
+        rdm = stack[int(np.flatnonzero((stack.metadata["obj"] == obj)
+                                       & (stack.metadata["permutation"] == perm))[0])]
+        best = max(itertools.combinations(range(4), 3),
+                   key=lambda c: rdm.matrix[np.ix_(c, c)].sum())
+        assert list(rows["stimulus_id"]) == [COLOURS[i] for i in best]  # brute force

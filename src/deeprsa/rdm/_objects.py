@@ -175,8 +175,7 @@ class RDM:
         matrix.flags.writeable = False
         object.__setattr__(self, "_matrix", matrix)
         object.__setattr__(self, "stimulus_ids", ids)
-        object.__setattr__(self, "provenance",
-                           MappingProxyType(copy.deepcopy(dict(provenance or {}))))
+        object.__setattr__(self, "provenance", MappingProxyType(_copy(dict(provenance or {}))))
         object.__setattr__(self, "_vector", None)
 
     def __repr__(self):
@@ -351,6 +350,20 @@ class RDM:
         from ._collection import RDMs
 
         return RDMs([self]).to_rsatoolbox()
+
+
+def _copy(value):
+    """A deep copy of provenance: JSON-like containers copied directly (fast), the rest
+    with ``copy.deepcopy``."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    return copy.deepcopy(value)
 
 
 class _Matrix(np.ndarray):
