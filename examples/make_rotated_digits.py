@@ -22,7 +22,7 @@ ROTATIONS = (0, 90, 180, 270)
 
 
 def main(out: Path) -> None:
-    digits = deeprsa.digits(split="test").sample(N_PER_CLASS, seed=0)
+    digits = deeprsa.digits(split="test").sample(N_PER_CLASS, seed=0).sort_by(["label"])
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, stimulus_id in enumerate(digits.stimulus_ids):
