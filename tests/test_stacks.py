@@ -306,8 +306,15 @@ def test_bad_unit_subsets_say_what_is_wrong(units, msg):
         unit_sets(units, layer="fc", n_units=10, reduction="flatten", seed=0)
 
 
-def test_unit_rules_are_registered():
+def test_unit_rules_are_registered_and_listed_by_a_command():
+    from click.testing import CliRunner
+
+    from deeprsa.cli import cli
+
     assert list_unit_rules() == ["channels", "random_channels", "random_units", "units"]
+    result = CliRunner().invoke(cli, ["unit-rules"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()[1:]] == list_unit_rules()
 
 
 # ------------------------------------------------ comparing RDMs over entries

@@ -1,9 +1,9 @@
-"""``deeprsa layers``, ``extract``, ``rdm``, ``compare``, ``measures`` and ``methods``.
+"""``deeprsa layers``, ``extract``, ``rdm``, ``unit-rules``, ``compare``, ``measures``, ``methods``.
 
 The commands that look into models and fill a store: list and select the
-layers of a model, extract their activations, compute the RDM of every layer,
-compare the RDMs (model and multi-model RDMs), and list the registered
-dissimilarity measures and comparison methods.
+layers of a model, extract their activations, compute the RDM of every layer
+(or a stack of RDMs), compare the RDMs (model and multi-model RDMs), and list
+the registered unit-subset rules, dissimilarity measures and comparison methods.
 """
 
 from __future__ import annotations
@@ -175,6 +175,18 @@ def _parse_combine(pairs):
     return out
 
 
+@click.command("unit-rules")
+def unit_rules_cmd():
+    """List the unit-subset rules of `deeprsa rdm --units` (NAME:ARGUMENT)."""
+    from ..rdm.units import describe_unit_rules
+
+    rows = describe_unit_rules()
+    width = max(len(name) for name in rows)
+    click.echo(f"{'name':<{width}}  description")
+    for name, text in rows.items():
+        click.echo(f"{name:<{width}}  {text}")
+
+
 @click.command("measures")
 def measures_cmd():
     """List the registered dissimilarity measures."""
@@ -243,4 +255,5 @@ def methods_cmd():
         click.echo(describe_methods().to_string(index=False))
 
 
-COMMANDS = (layers_cmd, extract_cmd, rdm_cmd, measures_cmd, compare_cmd, methods_cmd)
+COMMANDS = (layers_cmd, extract_cmd, rdm_cmd, unit_rules_cmd, measures_cmd, compare_cmd,
+            methods_cmd)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._validation import Registry
 
-__all__ = ["list_unit_rules", "register_unit_rule", "unit_sets"]
+__all__ = ["describe_unit_rules", "list_unit_rules", "register_unit_rule", "unit_sets"]
 
 _RULES = Registry("unit rule")
 # Reductions whose features are the layer's channels, one each.
@@ -74,6 +74,11 @@ def register_unit_rule(name: str, func=None):
 def list_unit_rules() -> list[str]:
     """Names of the registered unit rules, sorted."""
     return sorted(_RULES)
+
+
+def describe_unit_rules() -> dict[str, str]:
+    """Unit rule name -> first line of its description, sorted by name."""
+    return _RULES.describe()
 
 
 def unit_sets(units, *, layer: str, n_units: int, model=None, reduction=None,
