@@ -390,8 +390,6 @@ def test_meta_rdms_across_permutations_give_a_null_distribution(stacked):
     (dict(by="ob", stimuli="meta"), KeyError, "No metadata column 'ob'. Did you mean 'obj'?"),
     (dict(by="obj", entries="obj", stimuli="meta"), ValueError,
      "'obj' is both a by column and an entries column"),
-    (dict(by=["obj", "color"], entries="rep", combine={"both": ["0", "1"]}, stimuli="meta"),
-     None, None),
     (dict(by=["obj", "color", "rep"], stimuli="meta"), ValueError,
      "The group obj='cup', color='000', rep=0 has only one entry (['cup_000_0']); an RDM needs "
      "at least two. Group by fewer columns, or use other entries."),
@@ -400,17 +398,25 @@ def test_meta_rdms_across_permutations_give_a_null_distribution(stacked):
     (dict(n_permutations=-1), ValueError, "n_permutations must be an int >= 0"),
     (dict(entries="color", measure=["correlation", "corelation"], stimuli="meta"), ValueError,
      "Unknown measure 'corelation'. Did you mean 'correlation'?"),
-], ids=["no-metadata", "typo", "both", "three-entries", "one-entry", "combination",
-        "negative", "measure"])
+], ids=["no-metadata", "typo", "both", "one-entry", "combination", "negative", "measure"])
 def test_stack_errors_name_the_culprit(stacked, kwargs, error, msg):
     store, meta, _ = stacked
     if kwargs.get("stimuli") == "meta":
         kwargs = {**kwargs, "stimuli": meta}
-    if error is None:  # the valid neighbour of an error case
-        assert compute_rdms(store, progress=False, **kwargs)[0].stimulus_ids == ("0", "1", "both")
-        return
     with pytest.raises(error, match=re.escape(msg)):
         compute_rdms(store, progress=False, **kwargs)
+
+
+def test_two_entries_and_their_combination_make_an_rdm(stacked):
+    # Next to the one-entry error: grouped by object and colour, the two presentations
+    # and their mean are three entries.
+    store, meta, X = stacked
+    stack = compute_rdms(store, stimuli=meta, by=["obj", "color"], entries="rep", layer="fc",
+                         combine={"both": ["0", "1"]}, dtype="float64", progress=False)
+    assert len(stack) == 16 and stack[0].stimulus_ids == ("0", "1", "both")
+    patterns = np.vstack([X["fc"][:2], X["fc"][:2].astype(np.float64).mean(axis=0)])
+    expected = compute_rdm(patterns, stimulus_ids=["0", "1", "both"], dtype="float64")
+    assert_allclose(stack[0].matrix, expected.matrix, rtol=1e-12, atol=1e-14)
 
 
 def test_a_by_column_may_not_shadow_a_field_of_the_rdm(stacked):

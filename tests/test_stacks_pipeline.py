@@ -292,3 +292,20 @@ def test_the_docs_example_runs_as_written(tmp_path, monkeypatch):
     stack, third = namespace["stack"], namespace["third"]
     assert len(stack) == 12 * 10 * 21  # layers x classes x (1 + 20 permutations)
     assert third["rdm"][0].stimulus_ids[:2] == ("conv1", "relu1")
+
+
+def test_a_subset_of_the_stimulus_set_restricts_the_stack(rotated, tmp_path):
+    from deeprsa import extract, load_model
+
+    stimuli = load_stimuli(str(rotated / "stimuli.csv"))
+    store = Store(tmp_path / "s")
+    extract(load_model("zoo:mlp_s0"), stimuli, ["fc1"], store, progress=False)
+    full = compute_rdms(store, stimuli=stimuli, by="label", entries="rotation", progress=False)
+    low = stimuli.subset([s for s, label in zip(stimuli.stimulus_ids,
+                                                stimuli.metadata["label"], strict=True)
+                          if label < 3])
+    part = compute_rdms(store, stimuli=low, by="label", entries="rotation", progress=False)
+    assert list(part.metadata["label"]) == [0, 1, 2]
+    for i in range(3):
+        assert_array_equal(part[i].matrix, full[i].matrix)
+        assert part[i].provenance["stimulus_set"] == stimuli.content_hash()

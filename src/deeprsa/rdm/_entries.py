@@ -61,8 +61,8 @@ class Layout:
     combine: dict | None
     stimulus_ids: tuple
 
-    def rows_key(self, group: Group, stimulus_set: str) -> str:
-        """The key of one group's rows: the stimulus set, the group and each entry's stimuli.
+    def rows_keys(self, stimulus_set: str) -> list[str]:
+        """The key of each group's rows: the stimulus set, the group and each entry's stimuli.
 
         It is the RDM's ``stimuli``: RDMs over the same rows share it, and it
         differs from the stimulus set's own key, so a stack's RDMs are never
@@ -70,17 +70,11 @@ class Layout:
         """
         from ..store import content_key
 
-        return "rows-" + content_key({
+        return ["rows-" + content_key({
             "stimulus_set": stimulus_set, "group": group.values, "entries": self.entries,
             "rows": [[label, [self.stimulus_ids[i] for i in m]]
                      for label, m in zip(group.labels, group.members, strict=False)],
-            "combine": self.combine})
-
-    def key(self, stimulus_set: str) -> str:
-        """A hash of every group's rows (part of a stack's store key)."""
-        from ..store import content_key
-
-        return content_key([self.rows_key(g, stimulus_set) for g in self.groups])
+            "combine": self.combine}) for group in self.groups]
 
 
 def check_columns(by, entries, combine):
@@ -133,22 +127,29 @@ def plan_layout(stimulus_ids: Sequence[str], metadata, *, by, entries, combine) 
     """
     ids = tuple(stimulus_ids)
     rows = np.arange(len(ids))
+    used = None  # the metadata of the used stimuli, in the activations' order
     if metadata is not None:
         rows = _rows_with_metadata(ids, metadata)
+        used = metadata.set_axis([str(s) for s in metadata.index]).loc[[ids[i] for i in rows]]
         for col in (by or []) + (entries or []):
-            _check_column(metadata, col, [ids[i] for i in rows])
-    group_of = _labels(metadata, by, ids, rows) if by else ["" for _ in rows]
-    entry_of = _labels(metadata, entries, ids, rows) if entries else [ids[i] for i in rows]
+            _check_column(used, col)
+    elif by or entries:
+        raise ValueError(f"{by or entries} name metadata columns; pass stimuli= (the "
+                         "StimulusSet the activations were extracted from, or a DataFrame "
+                         "indexed by stimulus id) to read them from.")
+    group_of = _labels(used, by) if by else [""] * len(rows)
+    entry_of = _labels(used, entries) if entries else [ids[i] for i in rows]
     order = {label: n for n, label in enumerate(dict.fromkeys(entry_of))}
+    grouped: dict = {}  # group -> entry label -> positions, in order of first appearance
+    for n, (group, label) in enumerate(zip(group_of, entry_of, strict=True)):
+        grouped.setdefault(group, {}).setdefault(label, []).append(n)
     groups = []
-    for key in dict.fromkeys(group_of):
-        mine = [(entry_of[n], rows[n]) for n in range(len(rows)) if group_of[n] == key]
-        members: dict = {}
-        for label, row in mine:
-            members.setdefault(label, []).append(row)
+    for members in grouped.values():
         labels = sorted(members, key=order.__getitem__)
-        values = _values(metadata, by, ids[mine[0][1]]) if by else {}
-        group = Group(values, tuple(labels), tuple(np.asarray(members[lb]) for lb in labels), ())
+        first = members[labels[0]][0]
+        values = {col: _plain(used[col].iat[first]) for col in by} if by else {}
+        group = Group(values, tuple(labels),
+                      tuple(rows[np.asarray(members[lb])] for lb in labels), ())
         groups.append(_with_combinations(group, combine))
     return Layout(tuple(groups), by, entries, combine, ids)
 
@@ -165,35 +166,24 @@ def _rows_with_metadata(ids, metadata) -> np.ndarray:
     return np.asarray([i for i, s in enumerate(ids) if s in known], dtype=np.intp)
 
 
-def _check_column(metadata, col, ids):
-    if col not in metadata.columns:
-        columns = sorted(map(str, metadata.columns))
+def _check_column(used, col):
+    if col not in used.columns:
+        columns = sorted(map(str, used.columns))
         raise KeyError(f"No metadata column {col!r}.{suggest(col, columns)} Columns: "
                        f"{columns}.")
     import pandas as pd
 
-    cells = metadata[col].set_axis([str(s) for s in metadata.index]).loc[list(ids)]
-    missing = pd.isna(cells.to_numpy())
+    missing = pd.isna(used[col].to_numpy())
     if missing.any():
-        first = ids[int(np.flatnonzero(missing)[0])]
+        first = used.index[int(np.flatnonzero(missing)[0])]
         raise ValueError(f"Column {col!r} is missing for {int(missing.sum())} stimuli, e.g. "
                          f"{first!r}; drop them (stimuli.subset) or fill in a value.")
 
 
-def _labels(metadata, columns, ids, rows) -> list[str]:
-    """One label per used row: the columns' values joined with ``"|"``."""
-    if metadata is None:
-        raise ValueError(f"{columns} name metadata columns; pass stimuli= (the StimulusSet the "
-                         "activations were extracted from, or a DataFrame indexed by stimulus "
-                         "id) to read them from.")
-    frame = metadata.set_axis([str(s) for s in metadata.index])
-    cells = frame.loc[[ids[i] for i in rows], columns].astype(str)
+def _labels(used, columns) -> list[str]:
+    """One label per used stimulus: the columns' values joined with ``"|"``."""
+    cells = used[columns].astype(str)
     return ["|".join(row) for row in cells.itertuples(index=False)]
-
-
-def _values(metadata, by, stimulus_id) -> dict:
-    frame = metadata.set_axis([str(s) for s in metadata.index])
-    return {col: _plain(frame.at[stimulus_id, col]) for col in by}
 
 
 def _plain(value):

@@ -27,7 +27,7 @@ import logging
 
 import numpy as np
 
-from ..store import open_store
+from ..store import content_key, open_store
 from ._collection import RDMs
 from ._entries import Layout, check_columns, entry_patterns, plan_layout
 from ._objects import _FROM_ACTIVATIONS, RDM, _jsonable, _square
@@ -62,6 +62,8 @@ def compute_stack(store, *, measure, model, layer, stimuli, by, entries, combine
     layout = plan_layout(store.stimulus_ids(stimulus_set), metadata, by=by, entries=entries,
                          combine=combine)
     _check_groups(layout)
+    rows_keys = layout.rows_keys(stimulus_set)
+    layout_key = content_key(rows_keys)
     entropy = _entropy(seed)
     seed_column = int(seed) if isinstance(seed, (int, np.integer)) \
         and not isinstance(seed, (bool, np.bool_)) else None
@@ -76,7 +78,7 @@ def compute_stack(store, *, measure, model, layer, stimuli, by, entries, combine
         usets = unit_sets(units, layer=fields.get("layer"), model=fields.get("model"),
                           n_units=width, reduction=_reduction_name(fields.get("reduction")),
                           seed=entropy)
-        plans = [_plan(row.key, fields, stimulus_set, layout, usets, m, p, dtype)
+        plans = [_plan(row.key, fields, stimulus_set, layout, layout_key, usets, m, p, dtype)
                  for m, p in measures]
         missing = [plan for plan in plans if not store.has(plan["key"])]
         if missing:
@@ -98,7 +100,7 @@ def compute_stack(store, *, measure, model, layer, stimuli, by, entries, combine
                 data = store.read(plan["key"])
             base = {k: fields[k] for k in _FROM_ACTIVATIONS if k in fields}
             run = _run_provenance(plan["measure"], plan["params"], dtype, device)
-            results += _expand(data, layout, usets, permutations, base, run, plan,
+            results += _expand(data, layout, rows_keys, usets, permutations, base, run, plan,
                                stimulus_set=stimulus_set, activations=row.key,
                                n_permutations=n_permutations, seed=seed_column,
                                saved=store.mode != "r")
@@ -173,16 +175,15 @@ def _reduction_name(reduction):
     return reduction.get("name") if isinstance(reduction, dict) else reduction
 
 
-def _plan(activations, fields, stimulus_set, layout, usets, measure, params, dtype) -> dict:
+def _plan(activations, fields, stimulus_set, layout, layout_key, usets, measure, params,
+          dtype) -> dict:
     """The store entry of one layer's observed RDMs for one measure: its fields and key."""
-    from ..store import content_key
-
     stack_fields = {k: fields[k] for k in _FROM_ACTIVATIONS if k in fields}
     stack_fields.update({
         "activations": activations, "stimulus_set": stimulus_set, "measure": measure.name,
         "params": _jsonable(params), "dtype": np.dtype(dtype).name, "by": layout.by,
         "entries": layout.entries, "combine": layout.combine,
-        "layout": layout.key(stimulus_set), "unit_sets": [[u.name, u.hash] for u in usets]})
+        "layout": layout_key, "unit_sets": [[u.name, u.hash] for u in usets]})
     return {"fields": stack_fields, "key": content_key({"kind": KIND, **stack_fields}),
             "measure": measure, "params": params}
 
@@ -255,12 +256,12 @@ def _permutations(group, n_permutations, entropy) -> list[np.ndarray]:
     return [rng.permutation(n) for _ in range(n_permutations)]
 
 
-def _expand(data, layout, usets, permutations, base, run, plan, *, stimulus_set, activations,
-            n_permutations, seed, saved) -> list[RDM]:
+def _expand(data, layout, rows_keys, usets, permutations, base, run, plan, *, stimulus_set,
+            activations, n_permutations, seed, saved) -> list[RDM]:
     """The RDMs of one stored stack entry: observed ones and their label permutations."""
     out, offset = [], 0
     for u in usets:
-        for group, perms in zip(layout.groups, permutations, strict=True):
+        for group, rows_key, perms in zip(layout.groups, rows_keys, permutations, strict=True):
             n = len(group.labels)
             size = n * (n - 1) // 2
             D = _square(np.asarray(data[offset:offset + size]), n)
@@ -268,7 +269,7 @@ def _expand(data, layout, usets, permutations, base, run, plan, *, stimulus_set,
             provenance = {**group.values, **base, **run, "unit_set": u.name,
                           "units_hash": u.hash, "permutation": 0,
                           "n_permutations": n_permutations, "entries": layout.entries,
-                          "by": layout.by, "stimuli": layout.rows_key(group, stimulus_set),
+                          "by": layout.by, "stimuli": rows_key,
                           "stimulus_set": stimulus_set, "activations": activations}
             if layout.combine:
                 provenance["combine"] = layout.combine
