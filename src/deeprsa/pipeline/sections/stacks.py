@@ -34,7 +34,7 @@ def stack_section(run: RunContext) -> None:
     run.record.add_table(
         table, "rdm_stack", section=S_STACK, title="Every RDM of the stack",
         caption=f"One RDM per {' and '.join(by) or 'layer'}, model, layer, measure and unit "
-                f"subset ({what}). entry_labels are its rows, in order; mean_dissimilarity "
+                f"subset, {what}. entry_labels are its rows, in order; mean_dissimilarity "
                 "is the mean over its pairs of entries. Label permutations (n_permutations) "
                 "relabel each RDM's entries and are left out of this table.")
     if not run.wants("rdm_stack"):
@@ -56,19 +56,21 @@ def stack_section(run: RunContext) -> None:
             fig, f"rdm_stack_{slug(name)}", section=S_STACK,
             title=f"The stack's RDMs in the last layer of {name}",
             caption=f"One {run.measure} RDM per {' and '.join(by) or 'stack entry'} in "
-                    f"{name}'s last layer ({layer}), over the entries {what}, all on one "
-                    "colour scale (as pytorch_feature_analysis builds one RDM per image set). "
+                    f"{name}'s last layer ({layer}), {what}, all on one colour scale (as "
+                    "pytorch_feature_analysis builds one RDM per image set). "
                     "Panels that look alike mean the groups arrange their entries alike; "
                     "the meta-RDM below measures it.")
 
 
 def _what(spec) -> str:
+    """What the rows of the stack's RDMs are, for captions."""
     if spec.entries:
-        what = "the mean pattern of the stimuli sharing each value of " + ", ".join(spec.entries)
+        what = (f"its rows one per value of {', '.join(spec.entries)} (the mean pattern of "
+                "the group's stimuli with that value)")
     else:
-        what = "one stimulus per entry"
+        what = "its rows the group's stimuli"
     if spec.combine:
-        what += f", plus {len(spec.combine)} combination(s) of entries"
+        what += f", plus {len(spec.combine)} combination(s) of rows (their mean pattern)"
     return what
 
 
@@ -107,8 +109,9 @@ def meta_rdm_section(run: RunContext) -> None:
     method = method_name(spec.method)
     run.record.add_table(
         pairs, "meta_rdms", section=S_META, title="Every meta-RDM, pair by pair",
-        caption=f"For each {', '.join(grouping)}: the dissimilarity (1 - {method}) between "
-                f"the RDMs of every pair of {', '.join(entry)} (pytorch_feature_analysis' "
+        caption=f"For each {', '.join(c for c in grouping if c != 'permutation')}: the "
+                f"dissimilarity (1 - {method}) between the RDMs of every pair of "
+                f"{_groups(entry)} (pytorch_feature_analysis' "
                 "meta-RDMs, with the _sub suffix for what describes the RDMs compared, e.g. "
                 "measure_sub is their first-order measure).")
     if permuted.any():
@@ -117,6 +120,13 @@ def meta_rdm_section(run: RunContext) -> None:
     if spec.third_order:
         third = _third_order(run, observed, grouping, list(spec.third_order))
     _meta_figures(run, observed, third, entry, method)
+
+
+def _groups(columns) -> str:
+    """``["layer"]`` -> ``"layers"``; ``["label"]`` -> ``"label groups"``, for captions."""
+    if list(columns) == ["layer"]:
+        return "layers"
+    return f"{' and '.join(columns)} groups"
 
 
 def _level(column):
@@ -174,7 +184,7 @@ def _permutation_test(run, grouping, entry, method_key):
     table = pd.DataFrame(rows)
     run.record.add_table(
         table, "meta_rdm_permutations", section=S_META,
-        title=f"Are the RDMs of different {', '.join(entry)} more alike than chance?",
+        title=f"Are the RDMs of different {_groups(entry)} more alike than chance?",
         caption=f"mean_dissimilarity is the mean of the observed meta-RDM (1 - {method} "
                 "between the RDMs of every pair of groups); null_mean its mean over the label "
                 "permutations of the stack, in which every group's entries are relabelled "
@@ -185,7 +195,7 @@ def _permutation_test(run, grouping, entry, method_key):
         if len(mine):
             best = mine.loc[mine["mean_dissimilarity"].idxmin()]
             run.record.highlights.append(
-                f"{name}: the RDMs of different {', '.join(entry)} are most alike in "
+                f"{name}: the RDMs of different {_groups(entry)} are most alike in "
                 f"{best.get('layer', '')} (meta-RDM mean {best['mean_dissimilarity']:.3f}, "
                 f"under permutations {best['null_mean']:.3f}, p = {best['pvalue']:.3g}).")
 
@@ -201,7 +211,7 @@ def _third_order(run, observed, grouping, third):
     table = _pair_table(result, [_level(c) for c in [*rest, "measure"]])
     run.record.add_table(
         table, "third_order_rdms", section=S_META,
-        title=f"Third-order RDMs: how alike the meta-RDMs of different {', '.join(third)} are",
+        title=f"Third-order RDMs: how alike the meta-RDMs of different {_groups(third)} are",
         caption="The meta-RDMs, compared in turn (an RDM of meta-RDMs, as "
                 "pytorch_feature_analysis' third-order RDMs): _sub_sub names what describes "
                 "the first-order RDMs.")
@@ -226,7 +236,7 @@ def _meta_figures(run, observed, third, entry, method):
             run.record.add_figure(
                 fig, f"meta_rdm_{slug(name)}", section=S_META,
                 title=f"Meta-RDMs of {name}, one per layer",
-                caption=f"Each panel compares the RDMs of every pair of {', '.join(entry)} in "
+                caption=f"Each panel compares the RDMs of every pair of {_groups(entry)} in "
                         f"one layer of {name}: 1 - {method} correlation between them (the "
                         "second-order RDMs of pytorch_feature_analysis). Dark cells: two "
                         "groups arrange their entries alike in that layer.")
@@ -242,7 +252,7 @@ def _meta_figures(run, observed, third, entry, method):
                     title=f"Third-order RDM of {name}",
                     caption=f"1 - {method} correlation between the meta-RDMs of every pair "
                             f"of layers of {name}: whether two layers agree on which "
-                            f"{', '.join(entry)} arrange their entries alike. Input layers at "
+                            f"{_groups(entry)} arrange their entries alike. Input layers at "
                             "the top left.")
 
 
@@ -259,7 +269,7 @@ def _meta_mds(run, name, mine, entry, method):
     run.record.add_figure(
         fig, f"meta_rdm_mds_{slug(name)}", section=S_META,
         title=f"MDS of the meta-RDM in the last layer of {name}",
-        caption=f"Each point is one of the {', '.join(entry)}, placed by MDS of the meta-RDM "
+        caption=f"Each point is one of the {_groups(entry)}, placed by MDS of the meta-RDM "
                 f"of {name}'s last layer ({layer}): close points have RDMs that order their "
                 f"entries alike (1 - {method}). Thumbnails show a stimulus of each, as "
                 "pytorch_feature_analysis draws its second-order MDS plots. Kruskal's stress "
