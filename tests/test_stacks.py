@@ -460,3 +460,35 @@ def test_each_rdm_of_a_stack_reports_its_most_dissimilar_entries(stacked):
         best = max(itertools.combinations(range(4), 3),
                    key=lambda c: rdm.matrix[np.ix_(c, c)].sum())
         assert list(rows["stimulus_id"]) == [COLOURS[i] for i in best]  # brute force
+
+
+# ------------------------------------------------ figures of stacks
+
+
+def test_plot_rdm_stack_titles_panels_by_group_and_refuses_other_labels(stacked):
+    from deeprsa.plots import plot_rdm_stack
+
+    store, meta, _ = stacked
+    stack = compute_rdms(store, stimuli=meta, by="obj", entries="color", layer="fc",
+                         progress=False)
+    fig = plot_rdm_stack(stack)
+    assert [ax.get_title() for ax in fig.axes[:4]] == [f"obj={o}" for o in OBJECTS]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == COLOURS
+    assert fig.axes[0].get_ylabel() == "color"
+    other = stack[0].subset(COLOURS[::-1])
+    msg = "RDM 1 has other entry labels than RDM 0 (['270', '180', '090', '000'] vs"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plot_rdm_stack([stack[0], other])
+
+
+def test_plot_layer_profile_puts_models_with_other_layers_on_relative_depth():
+    from deeprsa.plots import plot_layer_profile
+
+    table = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 2,
+                          "layer": ["c1", "c2", "fc", "f1", "f2"],
+                          "fraction_selective": [0.1, 0.5, 0.9, 0.2, 0.4]})
+    ax = plot_layer_profile(table, y="fraction_selective").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["first layer", "last layer"]
+    assert_allclose(ax.get_lines()[1].get_xdata(), [0, 1])
+    same = plot_layer_profile(table[table["model"] == "a"], y="fraction_selective").axes[0]
+    assert [t.get_text() for t in same.get_xticklabels()] == ["c1", "c2", "fc"]

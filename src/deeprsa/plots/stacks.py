@@ -113,9 +113,9 @@ def plot_rdm_stack(rdms, *, titles=None, ncols=None, cmap="viridis", vmax=None,
                                 color="white" if M[i, j] < 0.6 * top else "black")
         ax.set_title(titles[k], fontsize=8)
         entries = parts[k][2].get("entries") or parts[k][2].get("entry_variables")
-        if entries and shown and bottom and col == 0:
-            ax.set_xlabel(", ".join(map(str, entries)))
-            ax.set_ylabel(", ".join(map(str, entries)))
+        if entries and shown:  # what the rows are, on the outer axes
+            ax.set_xlabel(", ".join(map(str, entries)) if bottom else "")
+            ax.set_ylabel(", ".join(map(str, entries)) if col == 0 else "")
     if suptitle:
         fig.suptitle(suptitle)
     colorbar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, aspect=30)
