@@ -108,7 +108,7 @@ ERRORS = {
     "section-key": (
         lambda d: d.update(rdm={"measure": ["correlation"]}), "rdm.measure",
         "Unknown config key 'rdm.measure'. Did you mean 'rdm.measures'? Allowed keys in [rdm]: "
-        "'dtype', 'measures'."),
+        "'by', 'combine', 'dtype', 'entries', 'measures', 'n_permutations', 'seed', 'units'."),
     "measure-in-list": (
         lambda d: d.update(rdm={"measures": ["correlation", "corelation"]}), "rdm.measures[1]",
         "config key 'rdm.measures[1]': Unknown measure 'corelation'. Did you mean "
@@ -195,7 +195,8 @@ ERRORS = {
     "analysis-name": (
         lambda d: d.update(analyses={"srn": True}), "analyses.srn",
         "Unknown config key 'analyses.srn'. Did you mean 'analyses.srm'? Allowed keys in "
-        "[analyses]: 'decoding', 'dimensionality', 'mds', 'performance', 'srm'."),
+        "[analyses]: 'anova', 'cka', 'decoding', 'dimensionality', 'mds', 'meta_rdm', "
+        "'performance', 'srm', 'subsets'."),
     "analysis-key": (
         lambda d: d.update(analyses={"mds": {"metrc": True}}), "analyses.mds.metrc",
         "Unknown config key 'analyses.mds.metrc'. Did you mean 'analyses.mds.metric'? Allowed "
@@ -221,8 +222,9 @@ ERRORS = {
     "figure": (
         lambda d: d.update(outputs={"figures": ["mds_layer"]}), "outputs.figures[0]",
         "config key 'outputs.figures[0]': Unknown figure 'mds_layer'. Did you mean "
-        "'mds_layers'? Available: 'dimensionality', 'images', 'mds_layers', 'mds_model', "
-        "'mds_stimuli', 'model_rdm', 'multi_model_rdm', 'performance', 'rdm', 'rdms', 'srm'."),
+        "'mds_layers'? Available: 'anova', 'cka', 'dimensionality', 'images', 'mds_layers', "
+        "'mds_model', 'mds_stimuli', 'meta_rdm', 'model_rdm', 'multi_model_rdm', 'performance', "
+        "'rdm', 'rdm_stack', 'rdms', 'srm', 'subsets', 'third_order'."),
     "format": (
         lambda d: d.update(outputs={"formats": ["png", "tiff"]}), "outputs.formats[1]",
         "config key 'outputs.formats[1]': Unknown format 'tiff'. Available: 'pdf', 'png', "

@@ -80,7 +80,11 @@ def extreme_subset(rdm, k, *, mode="max", n_restarts=20, seed=None, measure="cor
         ``k``, ``stimulus_id``, ``subset_mean`` (mean dissimilarity of the
         pairs in the subset), ``rdm_mean`` (of all pairs), ``n_stimuli``,
         ``n_restarts`` and ``seed``. ``rdm.subset(table.stimulus_id)`` is
-        the subset's RDM.
+        the subset's RDM. For the RDMs of a stack (:func:`deeprsa.compute_rdms`
+        with ``by``, ``entries``, ...), columns for the ``by`` values,
+        ``unit_set`` and ``permutation`` come first, and ``stimulus_id`` is
+        the entry label: each RDM's most dissimilar entries
+        (pytorch_feature_analysis' ``dissim_rankings``).
 
     Raises
     ------
@@ -190,13 +194,15 @@ def _subsets(rdm, k, *, mode, target, n_restarts, seed, measure, stimulus_ids, m
     rdms = _rdms(rdm, measure=measure, stimulus_ids=stimulus_ids, model=model, layer=layer,
                  filters=filters)
     entropy = _seed_entropy(seed)
-    rows = []
+    rows, stack_columns = [], {}
     for item in rdms:
         D = item.matrix
         n = len(D)
-        labels = {"model": item.provenance.get("model", None if _is_store(rdm) else model),
+        labels = {**_stack_labels(item.provenance),
+                  "model": item.provenance.get("model", None if _is_store(rdm) else model),
                   "layer": item.provenance.get("layer", None if _is_store(rdm) else layer),
                   "measure": item.provenance.get("measure")}
+        stack_columns.update(dict.fromkeys(_stack_labels(item.provenance)))
         if k > n:
             raise ValueError(f"k={k} but the RDM of {_where(labels)} has only {n} stimuli.")
         low, high, total = _scan(D)
@@ -215,8 +221,18 @@ def _subsets(rdm, k, *, mode, target, n_restarts, seed, measure, stimulus_ids, m
                          "stimulus_id": item.stimulus_ids[i], "subset_mean": subset_mean,
                          "rdm_mean": total / (n * (n - 1) / 2), "n_stimuli": n,
                          "n_restarts": n_restarts, "seed": _seed_column(seed)})
-    return _labelled(_frame(rows, _COLUMNS), rdms, f"{mode}_subset", k=k, target=target,
+    columns = [c for c in stack_columns if c not in _COLUMNS] + list(_COLUMNS)
+    return _labelled(_frame(rows, columns), rdms, f"{mode}_subset", k=k, target=target,
                      n_restarts=n_restarts, seed=_seed_column(seed))
+
+
+def _stack_labels(provenance) -> dict:
+    """What tells the RDMs of a stack apart: its group (``by`` values), unit subset and
+    permutation (none for an RDM that is not from a stack)."""
+    if "entries" not in provenance:
+        return {}
+    names = [*(provenance.get("by") or []), "unit_set", "permutation"]
+    return {name: provenance.get(name) for name in names}
 
 
 def _where(labels) -> str:

@@ -1,9 +1,9 @@
-"""``deeprsa layers``, ``extract``, ``rdm``, ``compare``, ``measures`` and ``methods``.
+"""``deeprsa layers``, ``extract``, ``rdm``, ``unit-rules``, ``compare``, ``measures``, ``methods``.
 
 The commands that look into models and fill a store: list and select the
-layers of a model, extract their activations, compute the RDM of every layer,
-compare the RDMs (model and multi-model RDMs), and list the registered
-dissimilarity measures and comparison methods.
+layers of a model, extract their activations, compute the RDM of every layer
+(or a stack of RDMs), compare the RDMs (model and multi-model RDMs), and list
+the registered unit-subset rules, dissimilarity measures and comparison methods.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import click
 
 from ._common import (
     _api_errors,
+    _echo_table,
     _load_stimuli,
     _parse_params,
     _parse_selectors,
@@ -143,31 +144,106 @@ def _extract_in_passes(model, weights, seed, selectors, stimuli, reduction, stor
 @click.command("rdm")
 @click.option("--store", required=True, type=click.Path(exists=True, file_okay=False),
               help="Store directory holding the activations (RDMs are written there).")
-@click.option("--measure", default="correlation", show_default=True,
-              help="A measure from `deeprsa measures`.")
+@click.option("--measure", "measures", multiple=True, default=("correlation",),
+              show_default=True, help="A measure from `deeprsa measures` (repeatable).")
 @click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
 @click.option("--layer", "layers", multiple=True, help="Only this layer (repeatable).")
+@click.option("--stimuli", default=None,
+              help="The stimuli of the activations (digits[:train|test], a folder, a CSV or a "
+                   "meta.json): their metadata columns, for --by and --entries.")
+@click.option("--by", "by", multiple=True,
+              help="Metadata column: one RDM per group of stimuli sharing its value "
+                   "(repeatable), e.g. --by obj.")
+@click.option("--entries", "entries", multiple=True,
+              help="Metadata column labelling the rows: stimuli sharing its value are averaged "
+                   "into one entry (repeatable), e.g. --entries color.")
+@click.option("--combine", "combine", multiple=True, metavar="NAME=A,B",
+              help="An extra entry, the mean of entries A and B (repeatable).")
+@click.option("--units", "units", multiple=True,
+              help="Unit subset rule, one RDM each (repeatable): all, units:0-31, "
+                   "channels:0-31[/C], random_units:KxR, random_channels:KxR[/C].")
+@click.option("--n-permutations", type=int, default=0, show_default=True,
+              help="Label permutations per RDM (rows and columns together).")
+@click.option("--seed", type=int, default=None,
+              help="Seeds the random unit subsets and the permutations.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
 @click.option("--device", default=None, help="Torch device for the products, e.g. cuda.")
 @click.option("--batch-size", type=int, default=None, help="Rows per tile (default: auto).")
 @click.option("--param", "params", multiple=True,
               help="Measure parameter NAME=VALUE, e.g. per_feature=true (repeatable).")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None,
+              help="For a stack: the table of its RDMs, .csv or .parquet [default: "
+                   "STORE/tables/rdm_stack.csv].")
 @_api_errors
-def rdm_cmd(store, measure, models, layers, dtype, device, batch_size, params):
+def rdm_cmd(store, measures, models, layers, stimuli, by, entries, combine, units,
+            n_permutations, seed, dtype, device, batch_size, params, table_path):
     """Compute the representational dissimilarity matrix (RDM) of every layer in a store.
 
     An RDM holds the dissimilarity of the activations of every pair of stimuli
     in one layer (Kriegeskorte et al. 2008), here by --measure (default
     1 - Pearson r). RDMs already in the store are skipped.
+
+    With --by, --entries, --combine, --units or --n-permutations it makes a
+    stack instead (the pytorch_feature_analysis workflow): per layer, one RDM
+    per group of --by, over the group's entries, per unit subset and label
+    permutation, e.g. `deeprsa rdm --store S --stimuli objects.csv --by obj
+    --entries color`.
     """
     from ..rdm import compute_rdms
 
-    rdms = compute_rdms(store, measure=measure, model=list(models) or None,
-                        layer=list(layers) or None, dtype=dtype, device=device,
-                        batch_size=batch_size, params=_parse_params(params))
-    columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
-    click.echo(rdms.metadata[columns].to_string(index=False))
+    options = dict(model=list(models) or None, layer=list(layers) or None, dtype=dtype,
+                   device=device, batch_size=batch_size, params=_parse_params(params))
+    measure = measures[0] if len(measures) == 1 else list(measures)
+    stack = dict(by=list(by) or None, entries=list(entries) or None,
+                 combine=_parse_combine(combine), units=list(units) or None,
+                 n_permutations=n_permutations)
+    if not any(v not in (None, 0) for v in stack.values()):
+        if stimuli:
+            options["stimuli"] = _load_stimuli(stimuli)
+        rdms = compute_rdms(store, measure=measure, **options)
+        columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
+        click.echo(rdms.metadata[columns].to_string(index=False))
+        return
+    rdms = compute_rdms(store, measure=measure, stimuli=_load_stimuli(stimuli) if stimuli
+                        else None, seed=seed, **stack, **options)
+    table = rdms.metadata
+    observed = table[table["permutation"] == 0]
+    by_columns = list(by)
+    _echo_table(observed, [*by_columns, "model", "layer", "measure", "unit_set",
+                           "entry_labels"])
+    extra = f" and {len(table) - len(observed)} label permutations" if n_permutations else ""
+    path = _write_analysis_table(table.drop(columns=["deeprsa_version"], errors="ignore"),
+                                 table_path, store, "rdm_stack")
+    click.echo(f"{len(observed)} RDMs{extra}; table: {path}")
+
+
+def _parse_combine(pairs):
+    """``("0+180=0,180", ...)`` -> ``{"0+180": ["0", "180"]}`` (None without any)."""
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, members = pair.partition("=")
+        labels = [m.strip() for m in members.split(",") if m.strip()]
+        if not sep or not name or len(labels) < 2:
+            raise click.BadParameter(f"{pair!r} is not NAME=A,B (a new entry averaging at "
+                                     "least two entries), e.g. mix=000,180.",
+                                     param_hint="--combine")
+        out[name] = labels
+    return out
+
+
+@click.command("unit-rules")
+def unit_rules_cmd():
+    """List the unit-subset rules of `deeprsa rdm --units` (NAME:ARGUMENT)."""
+    from ..rdm.units import describe_unit_rules
+
+    rows = describe_unit_rules()
+    width = max(len(name) for name in rows)
+    click.echo(f"{'name':<{width}}  description")
+    for name, text in rows.items():
+        click.echo(f"{name:<{width}}  {text}")
 
 
 @click.command("measures")
@@ -238,4 +314,5 @@ def methods_cmd():
         click.echo(describe_methods().to_string(index=False))
 
 
-COMMANDS = (layers_cmd, extract_cmd, rdm_cmd, measures_cmd, compare_cmd, methods_cmd)
+COMMANDS = (layers_cmd, extract_cmd, rdm_cmd, unit_rules_cmd, measures_cmd, compare_cmd,
+            methods_cmd)

@@ -95,13 +95,13 @@ def compare_rdms(a, b=None, *, method: str = "spearman", working_memory: float =
     sides = [("a", _rdm_items(a, "a"))]
     if b is not None:
         sides.append(("b", _rdm_items(b, "b")))
+    _check_same_stimuli(sides)
     lengths = {len(items[0].load()) if items[0].stimulus_ids is None else
                len(items[0].stimulus_ids) * (len(items[0].stimulus_ids) - 1) // 2
                for _, items in sides}
     if len(lengths) > 1:
         raise ValueError(f"a and b have RDMs of different sizes ({sorted(lengths)} entries); "
                          "they must be over the same stimuli.")
-    _check_same_stimuli(sides)
     values, n_entries = _pairwise(spec, params, sides, working_memory=working_memory,
                                   n_jobs=_check_n_jobs(n_jobs))
     _warn_undefined(values, sides)

@@ -87,21 +87,35 @@ def _rdm_items(x, name):
 
 
 def _label(side, i, metadata):
-    shown = ", ".join(f"{k}={metadata[k]!r}" for k in ("model", "layer", "measure")
-                      if k in metadata)
+    shown = ", ".join(f"{k}={metadata[k]!r}" for k in (*_by_columns(metadata), "model",
+                                                      "layer", "measure") if k in metadata)
     return f"{side}[{i}]" + (f" ({shown})" if shown else "")
 
 
+def _by_columns(metadata) -> list:
+    """The ``by`` columns of a stack's RDM (its group), from its flattened metadata."""
+    by = metadata.get("by")
+    if isinstance(by, str):
+        try:
+            by = json.loads(by)
+        except ValueError:
+            return []
+    return [c for c in by if isinstance(c, str)] if isinstance(by, list) else []
+
+
 def _check_same_stimuli(sides):
-    """All items must share the first one's stimulus ids, in the same order."""
+    """All items must share the first one's stimulus ids (or entry labels), in the same order."""
     ref_side, ref = sides[0][0], sides[0][1][0]
     for side, items in sides:
         for i, item in enumerate(items):
             if item.stimulus_ids is None or item.stimulus_ids == ref.stimulus_ids:
                 continue
-            ids, other = ref.stimulus_ids, item.stimulus_ids
             where = (f"{_label(side, i, item.metadata)} and "
                      f"{_label(ref_side, 0, ref.metadata)}")
+            if _over_entries(item.metadata) or _over_entries(ref.metadata):
+                raise ValueError(rows_mismatch(ref.stimulus_ids, item.stimulus_ids, where,
+                                               f"{side}[{i}]", f"{ref_side}[0]"))
+            ids, other = ref.stimulus_ids, item.stimulus_ids
             if set(ids) == set(other):
                 k = next(k for k, (s, t) in enumerate(zip(ids, other, strict=True)) if s != t)
                 raise ValueError(
@@ -117,6 +131,36 @@ def _check_same_stimuli(sides):
                 f"id(s) only in {side}[{i}], e.g. {only_b[:3]}; {len(only_a)} only in "
                 f"{ref_side}[0], e.g. {only_a[:3]}. Restrict both to the shared ids with "
                 "rdm.subset(ids).")
+
+
+def _over_entries(metadata) -> bool:
+    """Whether an RDM's rows are entries (a stack's RDM), not stimuli."""
+    return "entries" in metadata
+
+
+def rows_mismatch(ids, other, where: str, name: str, ref_name: str) -> str:
+    """Why two RDMs over entries do not compare: their entry labels, listed (at most 10 each).
+
+    RDMs over different stimuli compare when their entry labels agree, in the
+    same order; ``name`` and ``ref_name`` say which RDM has ``other`` and ``ids``.
+    """
+    if set(ids) == set(other) and len(ids) == len(other):
+        k = next(k for k, (s, t) in enumerate(zip(ids, other, strict=True)) if s != t)
+        return (f"RDMs compare only over the same entry labels in the same order: {where} "
+                f"hold the same {len(ids)} entries in another order (first difference at "
+                f"position {k}: {other[k]!r} vs {ids[k]!r}). Reorder with "
+                "rdm.subset(reference.stimulus_ids).")
+    set_a, set_b = set(ids), set(other)
+    only_a = [s for s in ids if s not in set_b]
+    only_b = [s for s in other if s not in set_a]
+    return (f"RDMs compare only over the same entry labels: {where} differ; "
+            f"{len(only_b)} label(s) only in {name}: {_shown(only_b)}; {len(only_a)} only in "
+            f"{ref_name}: {_shown(only_a)}. Compare RDMs whose entries have the same labels, or "
+            "restrict both to the shared ones with rdm.subset(labels).")
+
+
+def _shown(labels, n=10) -> str:
+    return str(labels[:n])[:-1] + ", ...]" if len(labels) > n else str(labels)
 
 
 class _Prepared:

@@ -9,7 +9,7 @@ import numpy as np
 from .._validation import suggest
 from ..rdm import RDM, RDMs
 from ._compare import compare_rdms
-from ._pairs import _flat
+from ._pairs import _flat, rows_mismatch
 from .registry import _check_method
 from .result import _plain, _sub
 
@@ -121,8 +121,10 @@ def compute_meta_rdms(table, *, entry_variables: Sequence[str],
         for col in grouping_variables + rest:
             cells = group[col].astype(str) if col in rest else None
             if cells is None or cells.nunique() == 1:
-                base[_sub(col)] = _plain(group[col].iloc[0])
+                base[_level(col)] = _plain(group[col].iloc[0])
         rdms = list(group[rdm_column])
+        _check_same_rows(rdms, group, entry_variables,
+                         dict(zip(grouping_variables, values, strict=True)))
         from ..store import content_key
 
         base["stimuli_sub"] = content_key({"stimulus_ids": list(rdms[0].stimulus_ids)})
@@ -139,6 +141,29 @@ def compute_meta_rdms(table, *, entry_variables: Sequence[str],
                           "entry_variables": entry_variables}
             out.append({**_flat(provenance), rdm_column: RDM(d, ids, provenance)})
     return pd.DataFrame(out)
+
+
+def _level(column):
+    """The name of ``column`` one order up: ``measure`` -> ``measure_sub``, and so on.
+
+    The entries of a stack's RDMs (``entries``, ``entry_labels``) describe
+    the level below too (pytorch_feature_analysis' ``entry_labels_sub``).
+    """
+    return f"{column}_sub" if column in ("entries", "entry_labels") else _sub(column)
+
+
+def _check_same_rows(rdms, group, entry_variables, where):
+    """The RDMs of one meta-RDM over entries (a stack's) must share their entry labels."""
+    ref = rdms[0].stimulus_ids
+    for i, rdm in enumerate(rdms[1:], start=1):
+        if rdm.stimulus_ids == ref or not ("entries" in rdm.provenance
+                                           or "entries" in rdms[0].provenance):
+            continue
+        entry = [dict(zip(entry_variables, group["_entry"].iloc[k], strict=True))
+                 for k in (i, 0)]
+        raise ValueError(rows_mismatch(
+            ref, rdm.stimulus_ids, f"in the group {where} the RDMs of {entry[0]} and {entry[1]}",
+            str(entry[0]), str(entry[1])))
 
 
 def _rdm_frame(table, rdm_column):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .._validation import suggest
+from ._parse_stacks import META_GROUPING, analyses_checks, rdm_checks
 from .config import (
     _DTYPES,
     _FORMATS,
@@ -21,12 +22,15 @@ from .config import (
     _WEIGHT_KINDS,
     FIGURES,
     AnalysesPlan,
+    ANOVAPlan,
+    CKAPlan,
     ComparePlan,
     ConfigError,
     DecodingPlan,
     DimensionalityPlan,
     ExtractPlan,
     MDSPlan,
+    MetaRDMPlan,
     ModelPlan,
     OutputsPlan,
     PerformancePlan,
@@ -34,13 +38,16 @@ from .config import (
     RunConfig,
     SRMPlan,
     StimuliPlan,
+    SubsetsPlan,
 )
 
 _TOP = ("title", "stimuli", "models", "extract", "rdm", "compare", "analyses", "outputs")
 _MODEL_KEYS = ("spec", "weights", "seed", "seeds", "name", "group", "layers", "reduction")
 _ANALYSES = {"mds": MDSPlan, "dimensionality": DimensionalityPlan, "srm": SRMPlan,
-             "performance": PerformancePlan, "decoding": DecodingPlan}
-_OFF_BY_DEFAULT = ("decoding",)
+             "performance": PerformancePlan, "decoding": DecodingPlan,
+             "meta_rdm": MetaRDMPlan, "anova": ANOVAPlan, "subsets": SubsetsPlan,
+             "cka": CKAPlan}
+_OFF_BY_DEFAULT = ("decoding", "meta_rdm", "anova", "subsets", "cka")
 
 
 def _check_keys(table, allowed, where):
@@ -131,9 +138,10 @@ def _build(data, *, base_dir):
         "sketch_calibration": lambda k, v: _int(k, v, low=10),
         "sketch_seed": lambda k, v: _int(k, v, low=0)}, ExtractPlan)
     rdm = _section(data, "rdm", {"measures": _measures, "dtype":
-                                 lambda k, v: _option(k, v, _DTYPES, "dtype")}, RDMPlan)
+                                 lambda k, v: _option(k, v, _DTYPES, "dtype"),
+                                 **rdm_checks()}, RDMPlan)
     compare = _section(data, "compare", {"methods": _methods}, ComparePlan)
-    analyses = _analyses(data.get("analyses", {}))
+    analyses = _analyses(data.get("analyses", {}), stimuli=stimuli, rdm=rdm)
     outputs = _outputs(data.get("outputs", {}), models)
     return RunConfig(title=title, stimuli=stimuli, models=models, extract=extract, rdm=rdm,
                      compare=compare, analyses=analyses, outputs=outputs, base_dir=base_dir)
@@ -307,7 +315,7 @@ def _model_name(template, where, target, weights, init_seed, seed):
     return f"{target} ({Path(weights).stem})"
 
 
-def _analyses(table):
+def _analyses(table, *, stimuli, rdm):
     _check_keys(table, _ANALYSES, "analyses")
     checks = {
         "mds": {"metric": _bool, "n_components": _n_components,
@@ -318,6 +326,7 @@ def _analyses(table):
                         "layer": _str, "measure": _performance_measure,
                         "n_permutations": lambda k, v: _int(k, v, low=1)},
         "decoding": {"column": _str, "cv": lambda k, v: _int(k, v, low=2)},
+        **analyses_checks(),
     }
     values = {}
     for name, cls in _ANALYSES.items():
@@ -327,7 +336,38 @@ def _analyses(table):
             values[name] = cls() if value else None
         else:
             values[name] = _section(table, name, checks[name], cls, where=key)
-    return AnalysesPlan(**values)
+    return AnalysesPlan(**_with_defaults(values, stimuli=stimuli, rdm=rdm))
+
+
+def _with_defaults(values, *, stimuli, rdm):
+    """Defaults that depend on other sections: the ANOVA's column, the meta-RDM's variables."""
+    from dataclasses import replace
+
+    if values["anova"] is not None and not values["anova"].column:
+        values["anova"] = replace(values["anova"], column=stimuli.label)
+    meta = values["meta_rdm"]
+    if meta is not None and not rdm.stacked:
+        raise ConfigError("analyses.meta_rdm",
+                          "config key 'analyses.meta_rdm' compares the RDMs of a stack: set "
+                          "rdm.by (one RDM per group of stimuli) and rdm.entries (its rows).")
+    if meta is not None:
+        entry = meta.entry_variables or rdm.by
+        if not entry:
+            raise ConfigError("analyses.meta_rdm.entry_variables",
+                              "config key 'analyses.meta_rdm.entry_variables' is missing: name "
+                              "the columns whose values become a meta-RDM's entries, e.g. "
+                              "[\"obj\"], or set rdm.by (the default).")
+        grouping = meta.grouping_variables or tuple(
+            c for c in (*rdm.by, *META_GROUPING) if c not in entry)
+        both = sorted(set(entry) & set(grouping))
+        if both:
+            raise ConfigError("analyses.meta_rdm.grouping_variables",
+                              f"config key 'analyses.meta_rdm.grouping_variables': {both[0]!r} "
+                              "is also an entry variable; entries vary within a meta-RDM, "
+                              "groups are fixed within it.")
+        values["meta_rdm"] = replace(meta, entry_variables=tuple(entry),
+                                     grouping_variables=tuple(grouping))
+    return values
 
 
 def _n_components(key, value):

@@ -50,6 +50,12 @@ FIGURES = {
     "dimensionality": "PCA variance curves and components to reach the threshold",
     "srm": "activity trajectories before and after SRM alignment",
     "performance": "representational against performance similarity of model pairs",
+    "rdm_stack": "the stack's RDMs over entries: one per group, in a focus model's last layer",
+    "meta_rdm": "the meta-RDM across groups in each layer of a focus model, and its MDS",
+    "third_order": "the third-order RDM: how alike the meta-RDMs of a focus model's layers are",
+    "anova": "the fraction of units selective for a column (ANOVA) in every layer",
+    "subsets": "the most dissimilar stimuli in the last layer of each focus model",
+    "cka": "a representation method (CKA, ...) between every pair of a focus model's layers",
 }
 
 _WEIGHT_KINDS = ("trained", "random")
@@ -187,10 +193,36 @@ class ExtractPlan:
 
 @dataclass(frozen=True)
 class RDMPlan:
-    """First-order RDMs: every layer with each measure; the first one is drawn."""
+    """First-order RDMs: every layer with each measure; the first one is drawn.
+
+    With ``by``, ``entries``, ``combine``, ``units`` or ``n_permutations``
+    the run also computes a stack of RDMs (see :func:`deeprsa.compute_rdms`):
+    one per group of ``by``, over the group's ``entries``, per unit subset
+    and label permutation (seeded by ``seed``).
+    """
 
     measures: tuple[str, ...] = ("correlation",)
     dtype: str = "float32"
+    by: tuple[str, ...] = ()
+    entries: tuple[str, ...] = ()
+    combine: Mapping | None = None
+    units: tuple = ()
+    n_permutations: int = 0
+    seed: int = 0
+
+    @property
+    def stacked(self) -> bool:
+        """Whether the run computes a stack of RDMs (any of the stack's keys is set)."""
+        return bool(self.by or self.entries or self.combine or self.units
+                    or self.n_permutations)
+
+    def stack_options(self) -> dict:
+        """The keywords of :func:`deeprsa.compute_rdms` that make this plan's stack."""
+        return {"by": list(self.by) or None, "entries": list(self.entries) or None,
+                "combine": None if self.combine is None else
+                {k: list(v) for k, v in self.combine.items()},
+                "units": list(self.units) or None, "n_permutations": self.n_permutations,
+                "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -244,14 +276,63 @@ class DecodingPlan:
 
 
 @dataclass(frozen=True)
+class MetaRDMPlan:
+    """Meta-RDMs over a stack (pytorch_feature_analysis): RDMs of RDMs, and of meta-RDMs.
+
+    Within each group of ``grouping_variables`` the stack's RDMs whose
+    ``entry_variables`` differ are compared (``method``); ``third_order``
+    names the entry variables of the RDM of those meta-RDMs (empty: none).
+    Empty ``entry_variables`` means the stack's ``by`` columns; empty
+    ``grouping_variables`` means model, layer, measure, unit subset and
+    permutation.
+    """
+
+    entry_variables: tuple[str, ...] = ()
+    grouping_variables: tuple[str, ...] = ()
+    method: str = "spearman"
+    third_order: tuple[str, ...] = ("layer",)
+
+
+@dataclass(frozen=True)
+class ANOVAPlan:
+    """One-way ANOVA of every unit over a metadata ``column`` (default the class label)."""
+
+    column: str = ""
+    alpha: float = 0.05
+    correction: str = "fdr_bh"
+
+
+@dataclass(frozen=True)
+class SubsetsPlan:
+    """The ``k`` most (``mode="max"``) or least dissimilar stimuli, or entries of a stack."""
+
+    k: int = 5
+    mode: str = "max"
+    n_restarts: int = 20
+
+
+@dataclass(frozen=True)
+class CKAPlan:
+    """A representation method (``deeprsa methods``) between every pair of layers."""
+
+    method: str = "linear_cka"
+    params: Mapping | None = None
+
+
+@dataclass(frozen=True)
 class AnalysesPlan:
-    """Analyses to run; None switches one off (decoding is off unless asked for)."""
+    """Analyses to run; None switches one off (decoding, meta-RDMs, ANOVA, subsets and
+    CKA are off unless asked for)."""
 
     mds: MDSPlan | None = field(default_factory=MDSPlan)
     dimensionality: DimensionalityPlan | None = field(default_factory=DimensionalityPlan)
     srm: SRMPlan | None = field(default_factory=SRMPlan)
     performance: PerformancePlan | None = field(default_factory=PerformancePlan)
     decoding: DecodingPlan | None = None
+    meta_rdm: MetaRDMPlan | None = None
+    anova: ANOVAPlan | None = None
+    subsets: SubsetsPlan | None = None
+    cka: CKAPlan | None = None
 
 
 @dataclass(frozen=True)

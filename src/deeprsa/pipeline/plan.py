@@ -268,6 +268,9 @@ def _check_analyses(plan: Plan) -> None:
             if m.model.weights == "trained":
                 resolve_layer(analyses.performance.layer, list(m.layers), m.model.name,
                               "analyses.performance.layer")
+    from ._parse_stacks import check_stack_plan
+
+    check_stack_plan(plan)  # the stack's columns, groups and unit subsets; its analyses
     if analyses.decoding is not None and analyses.decoding.column not in columns:
         column = analyses.decoding.column
         raise ConfigError("analyses.decoding.column",

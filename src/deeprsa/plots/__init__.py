@@ -22,7 +22,8 @@ after SRM alignment (Lu et al., 2018).
 One module per family of figures: :mod:`~deeprsa.plots.rdm`,
 :mod:`~deeprsa.plots.second_order`, :mod:`~deeprsa.plots.mds`,
 :mod:`~deeprsa.plots.variance`, :mod:`~deeprsa.plots.images`,
-:mod:`~deeprsa.plots.srm` and :mod:`~deeprsa.plots.performance`; the style and
+:mod:`~deeprsa.plots.srm`, :mod:`~deeprsa.plots.performance` and
+:mod:`~deeprsa.plots.stacks` (stacks of RDMs over entries, values per layer); the style and
 :func:`save_figure` are shared. The MDS embedding itself is
 :func:`deeprsa.analyses.compute_mds`.
 """
@@ -45,13 +46,16 @@ from .performance import plot_similarity_vs_performance
 from .rdm import plot_rdm, plot_rdms
 from .second_order import plot_model_rdm
 from .srm import plot_srm_trajectories
+from .stacks import plot_layer_profile, plot_rdm_stack
 from .variance import plot_variance_explained
 
 __all__ = [
     "plot_images",
+    "plot_layer_profile",
     "plot_mds",
     "plot_model_rdm",
     "plot_rdm",
+    "plot_rdm_stack",
     "plot_rdms",
     "plot_similarity_vs_performance",
     "plot_srm_trajectories",

@@ -7,19 +7,25 @@
   that both executors run.
 - ``_compute``: :func:`compute_rdm` and :func:`compute_rdms`, from arrays or
   from the store in row tiles.
+- :mod:`.stacks` (with ``_entries``): stacks of RDMs, one per group of stimuli,
+  over entries (averaged conditions), unit subsets and label permutations.
+- :mod:`.units`: the registry of unit-subset rules.
 """
 
+from ._collection import RDMs
 from ._compute import compute_rdm, compute_rdms
-from ._objects import RDM, RDMs
+from ._objects import RDM
 from .measures import (
     ConstantPatternWarning,
     describe_measures,
     list_measures,
     register_measure,
 )
+from .units import list_unit_rules, register_unit_rule
 
 __all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms",
-           "describe_measures", "list_measures", "register_measure"]
+           "describe_measures", "list_measures", "list_unit_rules", "register_measure",
+           "register_unit_rule"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._compute import RDMTask as RDMTask  # noqa: E402

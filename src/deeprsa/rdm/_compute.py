@@ -9,6 +9,7 @@ import numpy as np
 
 from .._deprecation import merged_params
 from ..store import open_store
+from ._collection import RDMs
 from ._columns import ColumnGram, column_form
 from ._engine import (
     _CACHE_BYTES,
@@ -19,7 +20,7 @@ from ._engine import (
     _Rows,
 )
 from ._layout import RDM_CODEC, UPPER, write_upper, write_upper_rows
-from ._objects import _FROM_ACTIVATIONS, RDM, RDMs, _check_ids, _jsonable, _store_fields
+from ._objects import _FROM_ACTIVATIONS, RDM, _check_ids, _jsonable, _store_fields
 from .measures import _MEASURES, _check_params
 
 __all__ = ["compute_rdm", "compute_rdms"]
@@ -166,21 +167,59 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
 
 
 def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimuli=None,
-                 dtype="float32", device=None, batch_size=None, progress=True,
+                 by=None, entries=None, combine=None, units=None, n_permutations=0,
+                 seed=None, dtype="float32", device=None, batch_size=None, progress=True,
                  params=None, **loose_params) -> RDMs:
-    """Compute (or load, when already there) the RDM of every layer in a store.
+    """Compute (or load, when already there) the RDM of every layer in a store, or a stack.
+
+    Without ``by``, ``entries``, ``combine``, ``units`` and ``n_permutations``
+    this is one RDM per layer over every stimulus. With any of them it is a
+    *stack* (the pytorch_feature_analysis workflow): per layer and measure, one
+    RDM per group of ``by``, per unit subset and per label permutation, each
+    over the group's entries, all from one read of the layer; see
+    docs/stacks.md.
 
     Parameters
     ----------
     store : Store or path
-        Holds the activations; receives the RDMs (kind ``"rdms"``).
-    measure : str, default="correlation"
-        A registered measure; see :func:`list_measures`.
+        Holds the activations; receives the RDMs (kind ``"rdms"``; a stack's
+        observed RDMs, kind ``"rdm_stacks"``, one entry per layer and measure).
+    measure : str or sequence of str, default="correlation"
+        A registered measure (see :func:`list_measures`), or several: the RDMs
+        of each, in this order (a stack reads each layer once for all).
     model, layer : str or sequence of str, optional
         Only these models / layers (default: every complete activations entry).
-    stimuli : str, optional
-        Only activations of this stimulus set (content hash), when the store
-        holds several.
+    stimuli : str, StimulusSet or pandas.DataFrame, optional
+        A stimulus set's key (content hash) selects its activations when the
+        store holds several. A StimulusSet (or a DataFrame indexed by stimulus
+        id) also gives the metadata columns that ``by`` and ``entries`` name;
+        only the stimuli it lists are used.
+    by : str or sequence of str, optional
+        Metadata columns: one RDM per group of stimuli sharing their values
+        (pytorch_feature_analysis' image sets), e.g. ``["obj"]``.
+    entries : str or sequence of str, optional
+        Metadata columns labelling the rows: the stimuli of a group sharing
+        their values are one entry, whose pattern is their mean (rsatoolbox's
+        ``calc_rdm(..., descriptor=)``); labels join the values with ``"|"``.
+        Default: one entry per stimulus, labelled by its id. Entries keep the
+        order in which their labels first appear among the stimuli, the same
+        in every group, so RDMs over the same labels compare (their stimuli
+        may differ).
+    combine : mapping of str to sequence of str, optional
+        Extra entries that are the mean pattern of other entries of the same
+        group, e.g. ``{"000+180": ["000", "180"]}``; appended after the entries.
+    units : str, mapping or sequence of those, optional
+        Unit subsets, one RDM each: a rule (``"channels:0-31"``,
+        ``"random_channels:16x10"``; see :mod:`deeprsa.rdm.units`), a mapping
+        ``{name: indices}`` for every layer or ``{layer: {name: indices}}``,
+        or a list of them (``"all"`` is every unit). Default: every unit.
+    n_permutations : int, default=0
+        Label permutations per RDM: ``permutation`` 0 is the observed RDM,
+        1 to ``n_permutations`` relabel its entries (rows and columns
+        together), a null distribution for any statistic of the stack.
+    seed : int, numpy.random.Generator or None, default=None
+        Seeds the random unit subsets and the permutations; with an int, each
+        layer and group gets the same draws whichever others are computed.
     dtype, device, batch_size, params
         As in :func:`compute_rdm`.
     progress : bool, default=True
@@ -189,18 +228,75 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     Returns
     -------
     RDMs
-        One RDM per activations entry, in the store's order.
+        One RDM per activations entry, in the store's order. A stack: per
+        layer, measure, unit subset, group and permutation, with ``metadata``
+        columns for the ``by`` values, model, layer, measure, params,
+        ``unit_set``, ``units_hash``, ``permutation``, ``entries``,
+        ``entry_labels``, ``stimuli`` (the key of the RDM's rows) and
+        ``stimulus_set`` (the key of the stimulus set it came from). Groups
+        may have different rows; select equal ones before ``vectors()``.
 
     Raises
     ------
     KeyError
-        If no complete activations match.
+        If no complete activations match, or a column is not in the metadata.
     ValueError
-        If the selected activations use more than one stimulus set.
+        If the selected activations use more than one stimulus set, a group
+        has fewer than two entries, or a unit subset is invalid.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deeprsa import Store, StimulusSet, extract, load_model
+    >>> images = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+    >>> stim = StimulusSet.from_arrays(images, metadata={"obj": list("aaaabbbb"),
+    ...                                                  "color": ["r", "g", "b", "y"] * 2})
+    >>> store = Store(tempfile.mkdtemp())
+    >>> _ = extract(load_model("zoo:mlp_s0"), stim, ["fc1"], store, progress=False)
+    >>> stack = compute_rdms(store, stimuli=stim, by="obj", entries="color", progress=False)
+    >>> stack.metadata[["obj", "layer", "measure", "entry_labels"]]
+      obj layer      measure          entry_labels
+    0   a   fc1  correlation  ["r", "g", "b", "y"]
+    1   b   fc1  correlation  ["r", "g", "b", "y"]
     """
+    params = merged_params(params, loose_params, "compute_rdms")
+    if _is_stack(by, entries, combine, units, n_permutations):
+        from .stacks import compute_stack
+
+        return compute_stack(store, measure=measure, model=model, layer=layer, stimuli=stimuli,
+                             by=by, entries=entries, combine=combine, units=units,
+                             n_permutations=n_permutations, seed=seed, dtype=dtype,
+                             device=device, batch_size=batch_size, progress=progress,
+                             params=params)
+    if hasattr(stimuli, "content_hash"):  # a StimulusSet: its key
+        stimuli = stimuli.content_hash()
+    if not isinstance(measure, str):
+        return RDMs([rdm for m in _measure_list(measure) for rdm in compute_rdms(
+            store, measure=m, model=model, layer=layer, stimuli=stimuli, dtype=dtype,
+            device=device, batch_size=batch_size, progress=progress, params=params)])
+    return _plain_rdms(store, measure=measure, model=model, layer=layer, stimuli=stimuli,
+                       dtype=dtype, device=device, batch_size=batch_size, progress=progress,
+                       params=params)
+
+
+def _is_stack(by, entries, combine, units, n_permutations) -> bool:
+    return (by is not None or entries is not None or combine is not None
+            or units not in (None, "all") or n_permutations not in (0, None))
+
+
+def _measure_list(measure) -> list:
+    names = list(measure) if isinstance(measure, (list, tuple)) else None
+    if not names or not all(isinstance(m, str) for m in names):
+        raise ValueError(f"measure must be a registered measure name or a non-empty list of "
+                         f"them, got {measure!r}; see list_measures().")
+    return list(dict.fromkeys(names))
+
+
+def _plain_rdms(store, *, measure, model, layer, stimuli, dtype, device, batch_size, progress,
+                params) -> RDMs:
+    """One RDM per layer over every stimulus (compute_rdms without a stack's options)."""
     from tqdm.auto import tqdm
 
-    params = merged_params(params, loose_params, "compute_rdms")
     store = open_store(store)
     table = store.select("activations", model=_listed(model), layer=_listed(layer),
                          stimuli=stimuli)

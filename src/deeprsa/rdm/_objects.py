@@ -1,8 +1,8 @@
 """RDM objects: a dissimilarity matrix that knows its stimuli and how it was made.
 
-:class:`RDM` is one matrix with its stimulus ids and provenance; :class:`RDMs`
-many over the same stimuli with a metadata table. Both save to and load from
-the store, and export to rsatoolbox.
+:class:`RDM` is one matrix with its stimulus ids (or entry labels) and
+provenance; it saves to and loads from the store and exports to rsatoolbox.
+:class:`RDMs` (many RDMs with a metadata table) is in ``_collection``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .._deprecation import keyword_only
 from .._validation import suggest
 
-__all__ = ["RDM", "RDMs"]
+__all__ = ["RDM"]
 
 # Provenance entries that describe one stored copy or one run, not the numbers:
 # left out of the store key.
@@ -176,8 +175,7 @@ class RDM:
         matrix.flags.writeable = False
         object.__setattr__(self, "_matrix", matrix)
         object.__setattr__(self, "stimulus_ids", ids)
-        object.__setattr__(self, "provenance",
-                           MappingProxyType(copy.deepcopy(dict(provenance or {}))))
+        object.__setattr__(self, "provenance", MappingProxyType(_copy(dict(provenance or {}))))
         object.__setattr__(self, "_vector", None)
 
     def __repr__(self):
@@ -351,7 +349,23 @@ class RDM:
         Provenance goes to ``rdm_descriptors`` and the ids to the pattern
         descriptor ``"stimulus_ids"``.
         """
+        from ._collection import RDMs
+
         return RDMs([self]).to_rsatoolbox()
+
+
+def _copy(value):
+    """A deep copy of provenance: JSON-like containers copied directly (fast), the rest
+    with ``copy.deepcopy``."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    return copy.deepcopy(value)
 
 
 class _Matrix(np.ndarray):
@@ -431,136 +445,3 @@ def _complete_key(store, fields) -> str | None:
 
     key = content_key({"kind": "rdms", **fields})
     return key if store.has(key) else None
-
-
-class RDMs:
-    """Many RDMs over the same stimuli, in the same order, with a metadata table.
-
-    Parameters
-    ----------
-    rdms : sequence of RDM
-        At least one; all with identical ``stimulus_ids``.
-
-    Raises
-    ------
-    ValueError
-        If ``rdms`` is empty or the RDMs' stimulus ids differ (the message
-        names the first few differences).
-
-    Examples
-    --------
-    >>> a = RDM.from_vector([1, 2, 3], ["x", "y", "z"], {"layer": "conv1"})
-    >>> b = RDM.from_vector([3, 2, 1], ["x", "y", "z"], {"layer": "conv2"})
-    >>> rdms = RDMs([a, b])
-    >>> rdms.metadata
-       layer
-    0  conv1
-    1  conv2
-    >>> rdms.vectors()
-    array([[1., 2., 3.],
-           [3., 2., 1.]])
-    """
-
-    def __init__(self, rdms):
-        rdms = list(rdms)
-        if not rdms:
-            raise ValueError("RDMs needs at least one RDM, got none.")
-        for i, r in enumerate(rdms):
-            if not isinstance(r, RDM):
-                raise TypeError(f"RDMs holds RDM objects; item {i} is a {type(r).__name__}. "
-                                "Wrap matrices with RDM(matrix, stimulus_ids).")
-        ids = rdms[0].stimulus_ids
-        for i, r in enumerate(rdms[1:], start=1):
-            if r.stimulus_ids != ids:
-                raise ValueError(_ids_mismatch(ids, r.stimulus_ids, i))
-        self._rdms = tuple(rdms)
-
-    def __len__(self):
-        return len(self._rdms)
-
-    def __iter__(self):
-        return iter(self._rdms)
-
-    def __getitem__(self, index):
-        if isinstance(index, (int, np.integer)):
-            return self._rdms[index]
-        if isinstance(index, slice):
-            return RDMs(self._rdms[index])
-        index = np.asarray(index)
-        if index.dtype == bool:
-            if index.shape != (len(self),):
-                raise IndexError(f"A boolean index needs {len(self)} entries, got "
-                                 f"{index.shape}.")
-            index = np.flatnonzero(index)
-        return RDMs([self._rdms[int(i)] for i in index])
-
-    def __repr__(self):
-        return f"RDMs({len(self)} RDMs, n_stimuli={len(self.stimulus_ids)})"
-
-    @property
-    def stimulus_ids(self) -> tuple[str, ...]:
-        """The shared stimulus ids, in order."""
-        return self._rdms[0].stimulus_ids
-
-    @property
-    def metadata(self):
-        """pandas DataFrame, one row per RDM, one column per provenance entry.
-
-        ``params`` (and any other container) is a JSON string with sorted keys,
-        so rows with equal parameters compare equal.
-        """
-        import pandas as pd
-
-        return pd.DataFrame([_flat_provenance(r.provenance) for r in self._rdms])
-
-    @keyword_only("dtype")
-    def vectors(self, *, dtype=None) -> np.ndarray:
-        """Upper triangles stacked: ndarray of shape (n_rdms, n_pairs)."""
-        first = self._rdms[0].vector()
-        out = np.empty((len(self), len(first)), dtype=dtype or np.result_type(
-            *[r.vector().dtype for r in self._rdms]))
-        for row, r in zip(out, self._rdms, strict=True):
-            row[...] = r.vector()
-        return out
-
-    def subset(self, stimulus_ids: Sequence[str]) -> RDMs:
-        """Every RDM restricted to, and reordered by, ``stimulus_ids``."""
-        return RDMs([r.subset(stimulus_ids) for r in self._rdms])
-
-    @classmethod
-    def from_store(cls, store, **filters) -> RDMs:
-        """All complete RDMs in ``store`` whose fields match ``filters`` (e.g. ``measure=``).
-
-        Raises
-        ------
-        KeyError
-            If no complete RDM matches, naming the values that are there.
-        """
-        table = store.select("rdms", **filters)
-        if table.empty:
-            raise KeyError(f"Store {str(store.path)!r} holds no RDMs; compute some with "
-                           "compute_rdm(store, ...) or `deeprsa rdm`.")
-        return cls([RDM.load(store, key) for key in table["key"]])
-
-    def to_rsatoolbox(self):
-        """These RDMs as one ``rsatoolbox.rdm.RDMs`` (needs ``deeprsa[rsatoolbox]``)."""
-        rsatoolbox = _rsatoolbox()
-        meta = self.metadata
-        measures = meta["measure"].unique() if "measure" in meta else []
-        return rsatoolbox.rdm.RDMs(
-            self.vectors(dtype=np.float64),
-            dissimilarity_measure=str(measures[0]) if len(measures) == 1 else None,
-            rdm_descriptors={c: list(meta[c]) for c in meta.columns},
-            pattern_descriptors={"stimulus_ids": list(self.stimulus_ids)},
-        )
-
-
-def _ids_mismatch(ids, other, index) -> str:
-    if set(ids) == set(other):
-        return (f"RDM {index} has the same stimuli as RDM 0 in another order; align it "
-                f"with rdm.subset(rdms[0].stimulus_ids).")
-    missing = [s for s in ids if s not in set(other)]
-    extra = [s for s in other if s not in set(ids)]
-    return (f"RDM {index} has other stimulus ids than RDM 0 ({len(other)} vs {len(ids)} "
-            f"stimuli): {len(missing)} missing, e.g. {missing[:3]}; {len(extra)} extra, e.g. "
-            f"{extra[:3]}. Restrict both to shared ids with subset().")

@@ -36,6 +36,9 @@ class RunContext:
     comparison : ComparisonResult or None
         The multi-model comparison of the first method, filled by the
         comparison section.
+    stack : RDMs or None
+        The stack of RDMs over entries ([rdm] by, entries, ...), filled by
+        the stack section.
     measure : str
         The first RDM measure (the one drawn and compared).
     """
@@ -51,6 +54,7 @@ class RunContext:
         self.layers = {m.model.name: list(m.layers) for m in plan.models}
         self.rdms: dict = {}
         self.comparison = None
+        self.stack = None
         self.measure = self.config.rdm.measures[0]
         self.figures = set(self.config.outputs.figures)
 
