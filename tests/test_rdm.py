@@ -20,7 +20,7 @@ from deeprsa.rdm import (
     list_measures,
     register_measure,
 )
-from deeprsa.rdm import _compute as rdm_module
+from deeprsa.rdm import _stored as rdm_module
 from deeprsa.rdm.measures import _MEASURES
 from deeprsa.store import Store
 

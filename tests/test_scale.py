@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from deeprsa import RDM, Store, compute_rdm
 from deeprsa.extract.reductions import _canonical_reduction, _sketch, _sketch_matrix
 from deeprsa.rdm._columns import ColumnGram, column_form
-from deeprsa.rdm._compute import compute_by_columns
+from deeprsa.rdm._stored import compute_by_columns
 from deeprsa.rdm.measures import _MEASURES
 
 COLUMN_MEASURES = [m for m in sorted(_MEASURES) if column_form(_MEASURES[m]) is not None]
@@ -113,7 +113,7 @@ def test_spearman_has_no_column_form():
 
 
 def test_a_wide_stored_layer_is_read_by_columns_once(tmp_path, wide, monkeypatch):
-    from deeprsa.rdm import _compute
+    from deeprsa.rdm import _stored
 
     store = Store(tmp_path / "s.zarr")
     ids = [f"s{i}" for i in range(len(wide))]
@@ -122,7 +122,7 @@ def test_a_wide_stored_layer_is_read_by_columns_once(tmp_path, wide, monkeypatch
                                       "stimuli": "h"}, wide.astype(np.float32),
                       chunks=(8, 64))
     reference = compute_rdm(wide.astype(np.float32), measure="correlation")
-    monkeypatch.setattr(_compute, "_CACHE_BYTES", 1000)  # this layer is "wider than memory"
+    monkeypatch.setattr(_stored, "_CACHE_BYTES", 1000)  # this layer is "wider than memory"
     reads = []
     array = store.array
 

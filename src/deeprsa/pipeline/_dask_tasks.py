@@ -161,9 +161,9 @@ def rdm_tile(path, rdm_key, measure, params, n_features, i, j, tile_i, tile_j, t
 def rdm_by_columns(path, task, measure, params, dtype, threads, _extracted):
     """A whole RDM from blocks of units (a layer far wider than memory), as the serial engine."""
     from ..rdm import create_rdm_array
-    from ..rdm._compute import compute_by_columns
     from ..rdm._engine import _constant_warning
     from ..rdm._layout import write_upper
+    from ..rdm._stored import compute_by_columns
 
     store = _open_store(path)
     with using(threads):

@@ -6,7 +6,9 @@
 - ``_engine``: the tiled kernel (row tiles, one matrix product per tile pair)
   that both executors run.
 - ``_compute``: :func:`compute_rdm` and :func:`compute_rdms`, from arrays or
-  from the store in row tiles.
+  from the store; ``_stored`` plans and runs one stored layer's RDM (row tiles,
+  or the column engine of ``_columns`` for layers wider than memory);
+  ``_checks`` holds the argument checks both share.
 - :mod:`.stacks` (with ``_entries``): stacks of RDMs, one per group of stimuli,
   over entries (averaged conditions), unit subsets and label permutations.
 - :mod:`.units`: the registry of unit-subset rules.
@@ -28,8 +30,8 @@ __all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms
            "register_unit_rule"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
-from ._compute import RDMTask as RDMTask  # noqa: E402
-from ._compute import create_rdm_array as create_rdm_array  # noqa: E402
-from ._compute import plan_rdm as plan_rdm  # noqa: E402
-from ._compute import rdm_task as rdm_task  # noqa: E402
 from ._objects import stimulus_key as stimulus_key  # noqa: E402
+from ._stored import RDMTask as RDMTask  # noqa: E402
+from ._stored import create_rdm_array as create_rdm_array  # noqa: E402
+from ._stored import plan_rdm as plan_rdm  # noqa: E402
+from ._stored import rdm_task as rdm_task  # noqa: E402
