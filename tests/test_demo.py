@@ -161,7 +161,8 @@ def test_report_command_explains_a_wrong_directory(tmp_path):
     assert "No run.json in" in result.output
 
 
-def test_run_command_executes_a_small_config(tmp_path):
+def test_run_command_executes_a_small_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run directory goes into the working directory
     config = tmp_path / "tiny.toml"
     config.write_text(
         'title = "tiny"\n[stimuli]\nsource = "digits:test"\nn_per_class = 3\n\n'
@@ -210,8 +211,9 @@ def test_demo_config_is_the_documented_plan():
     full = demo_config()
     assert [m.name for m in full.models] == [
         "convnet_s0", "convnet_s1", "convnet_s2", "resnet_s0", "resnet_s1", "resnet_s2",
-        "mlp_s0", "mlp_s1", "mlp_s2", "convnet_s0 (random)", "resnet_s0 (random)",
-        "mlp_s0 (random)"]
+        "mlp_s0", "mlp_s1", "mlp_s2", "convnet_s0 (random)", "convnet_s1 (random)",
+        "convnet_s2 (random)", "resnet_s0 (random)", "resnet_s1 (random)",
+        "resnet_s2 (random)", "mlp_s0 (random)", "mlp_s1 (random)", "mlp_s2 (random)"]
     assert full.stimuli.n_per_class == 20
     example = deeprsa.load_config(
         __import__("pathlib").Path(__file__).parent.parent / "examples" / "digits_zoo.toml")

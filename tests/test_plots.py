@@ -303,7 +303,7 @@ def test_plot_mds_of_a_multi_model_rdm_draws_one_trajectory_per_model_and_the_st
               and t.get_text()]  # arrows are empty annotations
     assert sorted(labels) == sorted(["conv1", "conv2", "conv3", "conv1", "conv2"])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["alexnet", "vgg", "first layer", "last layer (arrow)"]
+    assert legend == ["alexnet", "vgg", "first layer", "last layer (arrowhead)"]
     assert ax.get_title() == "MDS of layers (1 − Spearman ρ between RDMs)"
 
 
@@ -440,7 +440,10 @@ def test_plot_srm_trajectories_draws_each_network_before_and_after():
         assert [line.get_label() for line in lines] == ["a", "b", "c"]
         assert all(len(line.get_xdata()) == 5 for line in lines)  # through the class means
     assert sorted(t.get_text() for t in right.texts) == ["0", "1", "2", "3", "4"]
-    assert len(left.texts) == 0  # native spaces share no positions to name
+    # Native spaces share no positions: each network's class means are named in its colour.
+    assert sorted(t.get_text() for t in left.texts) == sorted("01234" * 3)
+    colours = {tuple(np.round(t.get_color(), 6)) for t in left.texts}
+    assert len(colours) == 3
     # Identical shared responses: the three aligned paths coincide.
     paths = [np.c_[line.get_xdata(), line.get_ydata()] for line in right.lines
              if line.get_gid() == plots.GID_TRAJECTORY]
