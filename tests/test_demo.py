@@ -176,7 +176,8 @@ def test_run_command_executes_a_small_config(tmp_path, monkeypatch):
     run = json.loads((out / "run.json").read_text())
     assert [f["name"] for f in run["figures"]] == ["rdms_mlp_s0", "multi_model_rdm"]
     assert run["config_text"] == config.read_text()
-    assert sorted(p.suffix for p in (out / "figures").iterdir()) == [".png", ".png"]
+    # two PNGs, and the data of the multi-model RDM's interactive view in the report
+    assert sorted(p.suffix for p in (out / "figures").iterdir()) == [".json", ".png", ".png"]
     table = _table(out, "class_structure")
     assert len(table) == 12 and set(table["model"]) == {"mlp_s0", "mlp_s1"}
 

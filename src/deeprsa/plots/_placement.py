@@ -162,17 +162,21 @@ def place_annotations(ax, xy, texts, *, fontsize=6.5, fontweight="normal", colou
 
     Labels avoid each other, every point of ``points`` (default ``xy``) and
     the axes' edges; a label that had to move away from its point is joined
-    to it by a thin line.
+    to it by a thin line. Labels are placed in the order given, and one that
+    finds no free position within 64 points of its point is left out, so
+    put the ones that matter most first.
     """
     _layout(ax)
     anchors = display_points(ax, xy)
     obstacles = anchors if points is None else display_points(ax, points)
     bold = 1.1 if fontweight == "bold" else 1.0
     sizes = np.array([text_size(t, fontsize) for t in texts]).reshape(-1, 2) * [bold, 1] + 1.0
-    centres, _ = place_boxes(anchors, sizes, points=obstacles, point_radius=point_radius,
-                             bounds=axes_box(ax), occupied=occupied)
+    centres, free = place_boxes(anchors, sizes, points=obstacles, point_radius=point_radius,
+                                bounds=axes_box(ax), occupied=occupied)
     annotations = []
     for k, text in enumerate(texts):
+        if not free[k]:  # no room left near its point: better no label than one on another
+            continue
         offset = centres[k] - anchors[k]
         # the label's nearest edge more than 10 points from its point: join them by a line
         far = max(abs(offset[0]) - sizes[k, 0] / 2, abs(offset[1]) - sizes[k, 1] / 2) > 10
@@ -227,8 +231,16 @@ def boxes_of(artists):
     fig = artists[0].figure.figure
     renderer = _renderer(fig)
     scale = _points_per_pixel(fig)
+    from matplotlib.offsetbox import AnnotationBbox
+    from matplotlib.text import Annotation, Text
+
     out = []
     for artist in artists:
-        box = artist.get_window_extent(renderer)
+        if isinstance(artist, Annotation):  # the text, not its leader line
+            box = Text.get_window_extent(artist, renderer)
+        elif isinstance(artist, AnnotationBbox):  # the framed picture, not its line
+            box = artist.patch.get_window_extent(renderer)
+        else:
+            box = artist.get_window_extent(renderer)
         out.append([box.x0 * scale, box.y0 * scale, box.x1 * scale, box.y1 * scale])
     return np.array(out)

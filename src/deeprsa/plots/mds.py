@@ -100,10 +100,12 @@ def plot_mds(dissimilarity, *, labels=None, groups=None, families=None, trajecto
     labels : sequence of str, optional
         Text beside each point. Labels never overlap each other or a point;
         one that had to move away from its point is joined to it by a thin
-        line. Layer names are shortened to what tells them apart within
-        their group (``encoder.layers.encoder_layer_1`` ->
-        ``encoder_layer_1``), names still longer than 22 characters to
-        ``…tail``; a key under the map gives the full names.
+        line, and one that finds no free place near its point is left out
+        (the first and last layers of each trajectory are placed first).
+        Layer names are shortened to what tells them apart within their
+        group (``encoder.layers.encoder_layer_1`` -> ``encoder_layer_1``),
+        names still longer than 22 characters to ``…tail``; a key under the
+        map gives the full names.
     groups : sequence, optional
         Colour of each point, with a legend (e.g. the model, or the class).
     families : sequence, optional
@@ -291,7 +293,7 @@ def plot_mds(dissimilarity, *, labels=None, groups=None, families=None, trajecto
                                       point_colours if colours else None, size, occupied)
         occupied = np.vstack([occupied, boxes_of(thumbnails)])
     if shown:
-        keep = _distinct_labels(ax, X, texts, shown)
+        keep = _distinct_labels(ax, X, texts, _ends_first(shown, traj))
         obstacles = [X[:, :2], _arrowhead_points(ax, X, arrows)]
         if traj is not None and n <= _MAX_EDGES_POINTS:  # few lines: labels avoid them too
             obstacles.append(_line_points(ax, X, traj))
@@ -332,6 +334,15 @@ def _label_texts(labels, groups, from_layers):
     else:
         texts = list(labels)
     return _abbreviate(texts)
+
+
+def _ends_first(shown, traj):
+    """The points to label, the first and last of each trajectory first (placed first)."""
+    if traj is None:
+        return list(shown)
+    ends = {i for t in dict.fromkeys(traj) for i in _ends([k for k in range(len(traj))
+                                                             if traj[k] == t])}
+    return [i for i in shown if i in ends] + [i for i in shown if i not in ends]
 
 
 def _distinct_labels(ax, X, texts, shown, *, distance=12.0):

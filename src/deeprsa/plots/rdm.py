@@ -107,8 +107,13 @@ def _draw_rdm(ax, M, classes, *, cmap, vmin, vmax, show_x=True, show_y=True, con
         from matplotlib.colors import ListedColormap
 
         ax.imshow(np.zeros_like(M), cmap=ListedColormap(["0.9"]), interpolation="nearest")
-        ax.text(0.5, 0.5, constant, transform=ax.transAxes, ha="center", va="center",
-                fontsize=7, color="0.25", gid=GID_CONSTANT)
+        width = ax.get_position().width * ax.figure.get_figwidth() * 72  # points, about
+        if width < 110:  # a small panel: the words on lines of their own
+            constant = constant.replace(": ", ":\n", 1)
+        text = ax.text(0.5, 0.5, constant, transform=ax.transAxes, ha="center", va="center",
+                       fontsize=float(np.clip(width / 14, 5.0, 7.0)), color="0.25",
+                       gid=GID_CONSTANT, wrap=False)
+        text.set_in_layout(False)
         image = None
     else:
         image = ax.imshow(M, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -249,6 +254,36 @@ def plot_rdm(rdm, *, labels=None, stimulus_ids=None, percentile=False, sort=True
     return _finish(fig, path)
 
 
+def _panel_titles(titles, width):
+    """Font size and text of panel titles that fit ``width`` points: 8 pt down to 5.5 pt,
+    then a long name on two lines, broken at the ``.`` or ``_`` nearest its middle."""
+    from ._placement import text_size
+
+    room = 0.85 * width  # the rest keeps neighbouring titles apart
+    widest = max(text_size(t, 8)[0] for t in titles)
+    size = float(np.clip(8 * room / widest, 5.5, 8.0)) if widest else 8.0
+    out = []
+    for title in titles:
+        if text_size(title, size)[0] <= room:
+            out.append(title)
+            continue
+        cuts = [i + 1 for i, c in enumerate(title[:-1]) if c in "._"]
+        if not cuts:
+            out.append(title)
+            continue
+        cut = min(cuts, key=lambda i: abs(i - len(title) / 2))
+        out.append(f"{title[:cut]}\n{title[cut:]}")
+    return size, out
+
+
+def _crowded(names, width):
+    """Whether class names, side by side under a panel ``width`` points wide, would touch."""
+    from ._placement import text_size
+
+    per_class = width / max(len(names), 1)
+    return any(text_size(name, 7)[0] + 2 > per_class for name in names)
+
+
 def _rdm_list(rdms):
     """RDMs, list of RDM/arrays or mapping title -> RDM -> list of (title, matrix, ids, prov)."""
     if isinstance(rdms, Mapping):
@@ -334,6 +369,8 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
     axes = fig.subplots(nrows, ncols, squeeze=False)
     titles = _short_names([t if t is not None else f"RDM {k}" for k, (t, *_) in
                            enumerate(items)])
+    title_size, titles = _panel_titles(titles, 72 * panel)
+    turn = classes_sorted is not None and _crowded(classes_sorted[1], 72 * panel)
     image = None
     for k, ax in enumerate(axes.flat):
         if k >= n:
@@ -346,9 +383,11 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
         image = drawn if drawn is not None else image
         if not last_in_col:
             ax.set_xticks([])
+        elif turn:  # class names side by side would run into each other
+            ax.tick_params(axis="x", labelrotation=90)
         if col != 0:
             ax.set_yticks([])
-        ax.set_title(titles[k], fontsize=8)
+        ax.set_title(titles[k], fontsize=title_size)
     models = {str(p.get("model")) for *_, p in items if p.get("model") is not None}
     if suptitle is None and len(models) == 1:
         suptitle = models.pop()

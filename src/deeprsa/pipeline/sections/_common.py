@@ -81,8 +81,9 @@ def slug(name) -> str:
 
 def model_palette(models):
     """Colours and line styles of the models: one colour family per architecture, a shade
-    per seed (the n-th model of an architecture and weights gets the n-th shade), solid
-    lines for trained weights and dashed for any other (random-weight twins).
+    per seed (the n-th model of an architecture and weights gets the n-th shade); where
+    a run mixes weights, solid lines for trained weights and dashed for any other (the
+    random-weight twins).
 
     Returns ``(palette, linestyles)``, both keyed by model name.
     """
@@ -98,7 +99,8 @@ def model_palette(models):
     shades = {g: _family_shades(k, max(n for (a, _), n in rank.items() if a == g))
               for k, g in enumerate(architectures)}
     palette = {m.name: shades[m.group][order[m.name]] for m in models}
-    linestyles = {m.name: "-" if m.weights == "trained" else "--" for m in models}
+    mixed = len({m.weights == "trained" for m in models}) > 1
+    linestyles = {m.name: "--" if mixed and m.weights != "trained" else "-" for m in models}
     return palette, linestyles
 
 

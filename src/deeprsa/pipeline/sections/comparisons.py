@@ -147,7 +147,7 @@ def mds_section(run: RunContext) -> None:
         fig = plot_mds(result, groups=models, trajectories=models, palette=palette,
                        linestyles=linestyles, legend_title="model", **opts)
         dashed = (" Dashed lines: weights other than trained (the random-weight twins)."
-                  if any(m.weights != "trained" for m in run.config.models) else "")
+                  if "--" in linestyles.values() else "")
         run.record.add_figure(
             fig, "mds_layers", section=S_MDS,
             title="MDS of all layers of all models, with a trajectory through each model",
