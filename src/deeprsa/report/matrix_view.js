@@ -239,20 +239,29 @@
     ctx.strokeStyle = "#444";
     ctx.lineWidth = 1;
     ctx.strokeRect(L - 0.5, T - 0.5, S + 1, S + 1);
-    // model bands and names (left and top), then the layer names
+    // model bands and names (left and top), then the layer names; the left band sits
+    // just beyond the widest layer name in view
     var colours = data.colours || {};
+    var step = this.tickStep(pitch), size = Math.max(8, Math.min(11, pitch * step - 2));
+    var rows = this.named(v.r0, step), columns = this.named(v.c0, step);
+    ctx.font = size + "px sans-serif";
+    var widest = 0;
+    rows.forEach(function (i) {
+      widest = Math.max(widest, Math.min(112, ctx.measureText(data.layers[i]).width));
+    });
+    var band = L - 5 - widest - 12;
     ctx.textBaseline = "middle";
     this.blocks.forEach(function (b, k) {
       var fill = colours[b.name] || (k % 2 ? "#999" : "#555");
       if (visible(b.start, b.stop)) {
         var y0 = Math.max(T, y(b.start)), y1 = Math.min(T + S, y(b.stop));
         ctx.fillStyle = fill;
-        ctx.fillRect(122, y0, 6, y1 - y0);
+        ctx.fillRect(band, y0, 6, y1 - y0);
         if (y1 - y0 >= 12) {
           ctx.fillStyle = "#222";
           ctx.font = "bold 11px sans-serif";
           ctx.textAlign = "right";
-          ctx.fillText(self.fit(ctx, b.name, 114), 118, (y0 + y1) / 2);
+          ctx.fillText(self.fit(ctx, b.name, band - 8), band - 4, (y0 + y1) / 2);
         }
       }
       if (visibleC(b.start, b.stop)) {
@@ -267,34 +276,25 @@
         }
       }
     });
-    var step = this.tickStep(pitch), size = Math.max(8, Math.min(11, pitch * step - 2));
     ctx.font = size + "px sans-serif";
     ctx.fillStyle = "#333";
-    var first = Math.floor(v.r0), last = Math.min(n, Math.ceil(v.r0 + v.size));
-    for (var i = first; i < last; i++) {
-      var start = this.blocks.length ? this.blocks.filter(function (b) {
-        return b.start <= i && i < b.stop; })[0].start : 0;
-      if ((i - start) % step !== 0) { continue; }
+    // the layers named, rows on the left and columns below: every step-th of each model
+    rows.forEach(function (i) {
       var cy = y(i + 0.5);
-      if (cy < T || cy > T + S) { continue; }
+      if (cy < T || cy > T + S) { return; }
       ctx.textAlign = "right";
-      ctx.fillText(this.fit(ctx, data.layers[i], 112), L - 5, cy);
-    }
-    first = Math.floor(v.c0);
-    last = Math.min(n, Math.ceil(v.c0 + v.size));
-    for (var j = first; j < last; j++) {
-      var startC = this.blocks.length ? this.blocks.filter(function (b) {
-        return b.start <= j && j < b.stop; })[0].start : 0;
-      if ((j - startC) % step !== 0) { continue; }
+      ctx.fillText(self.fit(ctx, data.layers[i], 112), L - 5, cy);
+    });
+    columns.forEach(function (j) {
       var cx = x(j + 0.5);
-      if (cx < L || cx > L + S) { continue; }
+      if (cx < L || cx > L + S) { return; }
       ctx.save();
       ctx.translate(cx, T + S + 5);
       ctx.rotate(-Math.PI / 2);
       ctx.textAlign = "right";
-      ctx.fillText(this.fit(ctx, data.layers[j], MARGIN.bottom - 10), 0, 0);
+      ctx.fillText(self.fit(ctx, data.layers[j], MARGIN.bottom - 10), 0, 0);
       ctx.restore();
-    }
+    });
     // colour bar
     var bx = L + S + 18, ramp = data.colormap;
     for (var k = 0; k < ramp.length; k++) {
@@ -313,6 +313,20 @@
     ctx.fillText(this.fit(ctx, data.label, S), 0, 0);
     ctx.restore();
     this.root.setAttribute("data-zoom", (n / v.size).toFixed(2));
+  };
+
+  // Indices in view from first on whose layer is named: each model's first, every step-th.
+  MatrixView.prototype.named = function (first, step) {
+    var out = [], n = this.n, last = Math.min(n, Math.ceil(first + this.view.size));
+    var start = 0, stop = n;
+    for (var i = Math.floor(first); i < last; i++) {
+      this.blocks.forEach(function (b) {
+        if (b.start <= i && i < b.stop) { start = b.start; stop = b.stop; }
+      });
+      // as the static figure: no name closer than step rows to the next model's first
+      if ((i - start) % step === 0 && (i === start || i + step <= stop)) { out.push(i); }
+    }
+    return out;
   };
 
   MatrixView.prototype.fit = function (ctx, text, width) {
