@@ -232,7 +232,13 @@ def test_full_demo_runs(tmp_path):
         last = table.loc[model].iloc[-1]
         assert last["within_class"] < last["between_class"]
     assert np.isfinite(table["ratio"]).all()
-    assert path.stat().st_size > 100_000
+    assert 100_000 < path.stat().st_size < 3_000_000  # every figure, under 3 MB
+    # SRM: the random-weight twins of every architecture, a baseline beside the trained.
+    srm = _table(tmp_path, "srm_summary").set_index(["architecture", "weights"])
+    for arch in ("convnet", "resnet", "mlp"):
+        trained, twins = srm.loc[(arch, "trained")], srm.loc[(arch, "random")]
+        assert trained["n_networks"] == twins["n_networks"] == 3
+        assert trained["shared"] > twins["shared"] > 0.5
 
 
 def test_demo_decodes_the_digit_from_every_layer_of_the_focus_model(demo):

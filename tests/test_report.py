@@ -132,7 +132,8 @@ def test_run_directory_holds_figures_tables_and_run_json(run_dir):
     view = json.loads((run_dir / "figures" / "layers.json").read_text())
     assert view["models"] == ["alexnet"] * 3 + ["vgg"] * 3
     assert view["layers"] == ["conv1", "conv2", "fc"] * 2
-    assert len(view["values"]) == 36 and view["values"][0] == 0.0
+    assert view["symmetric"] and len(view["values"]) == 21  # the upper triangle of 6 x 6
+    assert view["values"][0] == 0.0
     assert run["tables"][0]["n_rows"] == 2
     assert set(run["timings"]) == {"figures", "total"}
     assert run["versions"]["deeprsa"] == __import__("deeprsa").__version__
@@ -403,8 +404,10 @@ def test_report_works_in_headless_chromium(report, browser, tmp_path):
     browser.mouse("mouseMoved", x, y)
     assert browser.js("document.querySelector('.matrix-view').dataset.hover") == "4,1"
     tip = browser.js("document.querySelector('.matrix-tip').textContent")
+    upper = np.zeros((6, 6))
+    upper[np.triu_indices(6)] = view["values"]
     assert tip == ("row: vgg \u00b7 conv2\ncolumn: alexnet \u00b7 conv2\n"
-                   f"{view['label']}: {view['values'][4 * 6 + 1]:.4f}")
+                   f"{view['label']}: {upper[1, 4]:.4f}")
     assert browser.js("document.querySelector('.matrix-tip').hidden") is False
 
     # The wheel zooms in around the cursor; a double click shows the whole matrix again.
@@ -497,3 +500,23 @@ def test_run_keeps_a_configs_own_output_folder(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == (
         f"Report: {tmp_path / 'elsewhere' / 'report.html'}")  # relative to the config
+
+
+def test_model_palette_shades_seeds_and_dashes_twins_only_when_weights_mix():
+    from types import SimpleNamespace as Model
+
+    import matplotlib as mpl
+
+    from deeprsa.pipeline.sections._common import model_palette
+
+    models = [Model(name=f"{a}_s{s}{t}", group=a, weights=w)
+              for a in ("convnet", "mlp") for w, t in (("trained", ""), ("random", " (r)"))
+              for s in range(2)]
+    palette, styles = model_palette(models)
+    assert palette["convnet_s0"] == palette["convnet_s0 (r)"]  # the same seed, one shade
+    assert palette["convnet_s0"] != palette["convnet_s1"]
+    assert palette["convnet_s0"] == mpl.colormaps["Blues"](0.95)
+    assert palette["mlp_s0"] == mpl.colormaps["Oranges"](0.95)
+    assert styles == {m.name: "--" if m.weights == "random" else "-" for m in models}
+    _, styles = model_palette([m for m in models if m.weights == "random"])
+    assert set(styles.values()) == {"-"}  # nothing to tell apart

@@ -280,16 +280,18 @@ def model_rdm_view(comparison, *, labels=None, groups=None, cmap="viridis", vmax
     -------
     dict
         JSON-ready: ``models`` (the model of each row, or None), ``layers``
-        (full layer names), ``values`` (row-major, rounded to 4 decimals, None
-        where undefined), ``label`` (what the values are), ``vmin``,
-        ``vmax`` and ``colormap`` (64 hex colours from vmin to vmax).
+        (full layer names), ``values`` (rounded to 4 decimals, None where
+        undefined: row by row, and for a ``symmetric`` matrix only the upper
+        triangle with the diagonal, half the size), ``label`` (what the values
+        are), ``vmin``, ``vmax`` and ``colormap`` (64 hex colours from vmin to
+        vmax).
 
     Examples
     --------
     >>> import numpy as np
     >>> view = model_rdm_view(np.array([[0, .5], [.5, 0]]), labels=["conv", "fc"])
-    >>> view["layers"], view["values"], view["vmax"]
-    (['conv', 'fc'], [0.0, 0.5, 0.5, 0.0], 0.5)
+    >>> view["layers"], view["symmetric"], view["values"], view["vmax"]
+    (['conv', 'fc'], True, [0.0, 0.5, 0.0], 0.5)
     """
     import matplotlib as mpl
 
@@ -301,9 +303,11 @@ def model_rdm_view(comparison, *, labels=None, groups=None, cmap="viridis", vmax
     for start, stop, name in blocks:
         models[start:stop] = [name] * (stop - start)
     ramp = mpl.colormaps[cmap](np.linspace(0, 1, 64))
+    symmetric = bool(np.allclose(D, D.T, rtol=0, atol=1e-12, equal_nan=True))
+    values = D[np.triu_indices(len(D))] if symmetric else D.ravel()
     return {"title": title or ("multi-model RDM" if len(blocks) > 1 else "model RDM"),
-            "models": models, "layers": list(labels),
-            "values": [round(float(v), 4) if np.isfinite(v) else None for v in D.ravel()],
+            "models": models, "layers": list(labels), "symmetric": symmetric,
+            "values": [round(float(v), 4) if np.isfinite(v) else None for v in values],
             "label": what + " between RDMs" if "RDM" not in what else what,
             "vmin": 0.0, "vmax": vmax if vmax > 0 else 1.0,
             "colormap": [mpl.colors.to_hex(c) for c in ramp]}

@@ -150,7 +150,9 @@ def write_report(run_dir, *, path=None) -> Path:
     scripts = _SCRIPT
     if any("interactive" in f for f in run.get("figures", [])):
         scripts += _MATRIX_VIEW_JS.read_text(encoding="utf-8")
-    out.append(f"<style>{_CSS}</style><script>{scripts}</script></head><body><main>")
+    styles = [_CSS]  # and, per data table, which of its columns hold text
+    head = len(out)
+    out.append("")  # the <style> and <script>, once the tables are known
     out.append(_header(run))
     out.append(_toc(sections))
     figure_number = table_number = 0
@@ -163,12 +165,16 @@ def write_report(run_dir, *, path=None) -> Path:
             out.append(_figure_html(run_dir, figure, figure_number))
         for table in items["tables"]:
             table_number += 1
-            out.append(_table_html(run_dir, table, table_number))
+            text, css = _table_html(run_dir, table, table_number)
+            out.append(text)
+            styles.append(css)
         out.append("</section>")
     out.append(_provenance_html(run))
     out.append(f"<p class=\"meta\">Written by deeprsa {_e(__version__)} on "
                f"{_e(datetime.now(timezone.utc).isoformat(timespec='seconds'))}.</p>")
     out.append("</main></body></html>\n")
+    out[head] = (f"<style>{''.join(styles)}</style><script>{scripts}</script></head>"
+                 "<body><main>")
     target = Path(path) if path is not None else run_dir / REPORT_FILE
     target.write_text("\n".join(out), encoding="utf-8")
     return target
@@ -244,7 +250,8 @@ def _figure_html(run_dir, figure, number) -> str:
             "</figcaption></figure>")
 
 
-def _table_html(run_dir, table, number) -> str:
+def _table_html(run_dir, table, number) -> tuple[str, str]:
+    """The HTML of a data table and the CSS that left-aligns its text columns."""
     import pandas as pd
 
     path = run_dir / table["file"]
@@ -254,10 +261,13 @@ def _table_html(run_dir, table, number) -> str:
     shown = frame.head(_MAX_TABLE_ROWS)
     head = "".join(f"<th class=\"{_cell_class(frame[c])}\">{_e(c)}</th>" for c in frame.columns)
     rows = []
-    for record in shown.itertuples(index=False):
-        cells = "".join(f"<td class=\"{_cell_class(frame[c])}\">{_e(_format(v))}</td>"
-                        for c, v in zip(frame.columns, record, strict=True))
+    for record in shown.itertuples(index=False):  # cells aligned by the table's own style
+        cells = "".join(f"<td>{_e(_format(v))}</td>" for v in record)
         rows.append(f"<tr>{cells}</tr>")
+    ident = f"data-{number}"
+    text_columns = [k + 1 for k, c in enumerate(frame.columns) if _cell_class(frame[c]) == "text"]
+    css = (",".join(f"#{ident} td:nth-child({k})" for k in text_columns)
+           + "{text-align:left}") if text_columns else ""
     more = (f" Showing the first {_MAX_TABLE_ROWS} of {len(frame)} rows."
             if len(frame) > _MAX_TABLE_ROWS else "")
     raw = path.read_bytes()
@@ -275,8 +285,8 @@ def _table_html(run_dir, table, number) -> str:
     caption = _e(table.get("caption", ""))
     return (f"<h3 id=\"table-{_anchor(table['name'])}\">Table {number}. {_e(table['title'])}"
             f"</h3><p class=\"meta\">{caption} {len(frame)} rows; file {_e(table['file'])}."
-            f"{more}{download}</p><div class=\"table-wrap\"><table><thead><tr>{head}</tr>"
-            f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
+            f"{more}{download}</p><div class=\"table-wrap\"><table id=\"{ident}\"><thead><tr>"
+            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"), css
 
 
 def _cell_class(column) -> str:

@@ -35,6 +35,14 @@
     this.resize();
   }
 
+  // The value of cell (r, c): a symmetric matrix stores its upper triangle row by row.
+  MatrixView.prototype.value = function (r, c) {
+    var n = this.n;
+    if (!this.data.symmetric) { return this.data.values[r * n + c]; }
+    var i = Math.min(r, c), j = Math.max(r, c);
+    return this.data.values[i * n - i * (i - 1) / 2 + (j - i)];
+  };
+
   MatrixView.prototype.label = function (i) {
     var model = this.models[i];
     return (model !== null && model !== undefined ? model + " \u00b7 " : "") + this.data.layers[i];
@@ -73,7 +81,7 @@
     var cctx = this.cells.getContext("2d"), image = cctx.createImageData(n, n);
     var ramp = data.colormap.map(hexToRgb), span = (data.vmax - data.vmin) || 1;
     for (var k = 0; k < n * n; k++) {
-      var v = data.values[k], rgb = [217, 217, 217];
+      var v = this.value(Math.floor(k / n), k % n), rgb = [217, 217, 217];
       if (v !== null) {
         var t = Math.min(1, Math.max(0, (v - data.vmin) / span));
         rgb = ramp[Math.min(ramp.length - 1, Math.floor(t * ramp.length))];
@@ -166,7 +174,7 @@
     }
     var cell = this.cellAt(p), n = this.n;
     var r = Math.min(n - 1, Math.floor(cell.r)), c = Math.min(n - 1, Math.floor(cell.c));
-    var value = this.data.values[r * n + c];
+    var value = this.value(r, c);
     this.hover = {r: r, c: c};
     this.root.setAttribute("data-hover", r + "," + c);
     this.tip.textContent = "row: " + this.label(r) + "\ncolumn: " + this.label(c) + "\n" +

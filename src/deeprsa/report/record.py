@@ -41,7 +41,7 @@ def compress_png(path) -> None:
     if image.mode == "RGBA" and image.getextrema()[3][0] == 255:
         image = image.convert("RGB")
     if image.mode == "RGB":
-        palette = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE,
+        palette = image.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE,
                                  dither=Image.Dither.NONE)
         difference = (np.asarray(palette.convert("RGB"), dtype=np.float64)
                       - np.asarray(image, dtype=np.float64))
