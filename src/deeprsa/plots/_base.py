@@ -318,7 +318,8 @@ def _draw_name_key(fig, ax, full, shown, *, own_figure=True):
     text = "Names shortened: " + "; ".join(lines) + "."
     width = int(fig.get_figwidth() * 17) if own_figure else 80  # characters of 6 pt a line
     text = "\n".join(textwrap.wrap(text, width))
-    if own_figure:
+    if own_figure:  # the figure grows by the key's lines, so nothing above it is squeezed
+        fig.set_figheight(fig.get_figheight() + (text.count("\n") + 1) * 7.5 / 72 + 0.05)
         artist = fig.supxlabel(text, fontsize=6, color="0.25", ha="left", x=0.01)
     else:
         artist = ax.text(0, -0.08, text, transform=ax.transAxes, fontsize=6, color="0.25",
