@@ -161,7 +161,8 @@ def test_report_command_explains_a_wrong_directory(tmp_path):
     assert "No run.json in" in result.output
 
 
-def test_run_command_executes_a_small_config(tmp_path):
+def test_run_command_executes_a_small_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run directory goes into the working directory
     config = tmp_path / "tiny.toml"
     config.write_text(
         'title = "tiny"\n[stimuli]\nsource = "digits:test"\nn_per_class = 3\n\n'
@@ -175,7 +176,8 @@ def test_run_command_executes_a_small_config(tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert [f["name"] for f in run["figures"]] == ["rdms_mlp_s0", "multi_model_rdm"]
     assert run["config_text"] == config.read_text()
-    assert sorted(p.suffix for p in (out / "figures").iterdir()) == [".png", ".png"]
+    # two PNGs, and the data of the multi-model RDM's interactive view in the report
+    assert sorted(p.suffix for p in (out / "figures").iterdir()) == [".json", ".png", ".png"]
     table = _table(out, "class_structure")
     assert len(table) == 12 and set(table["model"]) == {"mlp_s0", "mlp_s1"}
 
@@ -210,8 +212,9 @@ def test_demo_config_is_the_documented_plan():
     full = demo_config()
     assert [m.name for m in full.models] == [
         "convnet_s0", "convnet_s1", "convnet_s2", "resnet_s0", "resnet_s1", "resnet_s2",
-        "mlp_s0", "mlp_s1", "mlp_s2", "convnet_s0 (random)", "resnet_s0 (random)",
-        "mlp_s0 (random)"]
+        "mlp_s0", "mlp_s1", "mlp_s2", "convnet_s0 (random)", "convnet_s1 (random)",
+        "convnet_s2 (random)", "resnet_s0 (random)", "resnet_s1 (random)",
+        "resnet_s2 (random)", "mlp_s0 (random)", "mlp_s1 (random)", "mlp_s2 (random)"]
     assert full.stimuli.n_per_class == 20
     example = deeprsa.load_config(
         __import__("pathlib").Path(__file__).parent.parent / "examples" / "digits_zoo.toml")
@@ -229,7 +232,13 @@ def test_full_demo_runs(tmp_path):
         last = table.loc[model].iloc[-1]
         assert last["within_class"] < last["between_class"]
     assert np.isfinite(table["ratio"]).all()
-    assert path.stat().st_size > 100_000
+    assert 100_000 < path.stat().st_size < 3_000_000  # every figure, under 3 MB
+    # SRM: the random-weight twins of every architecture, a baseline beside the trained.
+    srm = _table(tmp_path, "srm_summary").set_index(["architecture", "weights"])
+    for arch in ("convnet", "resnet", "mlp"):
+        trained, twins = srm.loc[(arch, "trained")], srm.loc[(arch, "random")]
+        assert trained["n_networks"] == twins["n_networks"] == 3
+        assert trained["shared"] > twins["shared"] > 0.5
 
 
 def test_demo_decodes_the_digit_from_every_layer_of_the_focus_model(demo):

@@ -303,7 +303,7 @@ def test_plot_mds_of_a_multi_model_rdm_draws_one_trajectory_per_model_and_the_st
               and t.get_text()]  # arrows are empty annotations
     assert sorted(labels) == sorted(["conv1", "conv2", "conv3", "conv1", "conv2"])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["alexnet", "vgg", "first layer", "last layer (arrow)"]
+    assert legend == ["alexnet", "vgg", "first layer", "last layer (arrowhead)"]
     assert ax.get_title() == "MDS of layers (1 − Spearman ρ between RDMs)"
 
 
@@ -440,7 +440,10 @@ def test_plot_srm_trajectories_draws_each_network_before_and_after():
         assert [line.get_label() for line in lines] == ["a", "b", "c"]
         assert all(len(line.get_xdata()) == 5 for line in lines)  # through the class means
     assert sorted(t.get_text() for t in right.texts) == ["0", "1", "2", "3", "4"]
-    assert len(left.texts) == 0  # native spaces share no positions to name
+    # Native spaces share no positions: each network's class means are named in its colour.
+    assert sorted(t.get_text() for t in left.texts) == sorted("01234" * 3)
+    colours = {tuple(np.round(t.get_color(), 6)) for t in left.texts}
+    assert len(colours) == 3
     # Identical shared responses: the three aligned paths coincide.
     paths = [np.c_[line.get_xdata(), line.get_ydata()] for line in right.lines
              if line.get_gid() == plots.GID_TRAJECTORY]
@@ -533,3 +536,230 @@ def test_short_layer_names_stay_distinct_and_meaningful(names, expected):
     from deeprsa.plots._base import _short_names
 
     assert _short_names(names) == expected
+
+
+# ---------------------------------------------------------------- many layers, placement
+
+
+def _overlap(a, b):
+    return (min(a[2], b[2]) - max(a[0], b[0])) > 0.01 and (min(a[3], b[3]) - max(a[1], b[1])) > 0.01
+
+
+def _walks(n_models=3, n_layers=52, *, seed=0):
+    """Trajectories of models through depth that all start at one place, as layer MDS do."""
+    rng = np.random.default_rng(seed)
+    X = []
+    for _ in range(n_models):
+        walk = np.cumsum(rng.normal(size=(n_layers, 4)) * 0.3, axis=0)
+        X.append(walk - walk[0])
+    X = np.vstack(X)
+    return squareform(pdist(X))
+
+
+def test_place_boxes_finds_free_spots_beside_crowded_points():
+    from deeprsa.plots._placement import place_boxes
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(40, 2)) * 30 + 200
+    sizes = np.tile([22.0, 8.0], (40, 1))
+    centres, free = place_boxes(points, sizes, points=points, point_radius=2.5,
+                                bounds=(0, 0, 400, 400))
+    boxes = np.column_stack([centres - sizes / 2, centres + sizes / 2])
+    assert free.all()
+    for i in range(40):
+        for j in range(i):
+            assert not _overlap(boxes[i], boxes[j])
+        near = np.abs(points - centres[i]) < (sizes[i] / 2 + 2.5)
+        assert not near.all(axis=1).any()  # no box covers a point, its own included
+
+
+def test_layer_labels_of_many_models_overlap_neither_each_other_nor_the_points():
+    from deeprsa.plots._placement import boxes_of, display_points
+
+    D = _walks()
+    names = [f"layer{i}" for i in range(52)] * 3
+    groups = [f"ResNet-18 s{m}" for m in range(3) for _ in range(52)]
+    fig = plots.plot_mds(D, labels=names, groups=groups, families=["resnet"] * 156,
+                         trajectories=True, annotate="all")
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    labels = [t for t in ax.texts if t.get_gid() == plots.GID_LABEL]
+    assert len(labels) > 100  # near-identical names at one place are named once
+    boxes = boxes_of(labels)
+    for i in range(len(boxes)):
+        for j in range(i):
+            assert not _overlap(boxes[i], boxes[j]), (labels[i].get_text(),
+                                                      labels[j].get_text())
+    points = display_points(ax, ax.collections[0].get_offsets())
+    inside = [(b[0] < p[0] < b[2]) and (b[1] < p[1] < b[3]) for b in boxes for p in points]
+    assert sum(inside) <= 0.02 * len(boxes)  # the few a crowded map cannot avoid
+
+
+def test_layer_mds_shades_one_colour_family_per_architecture():
+    D = _walks(4, 5)
+    groups = [g for g in ("a_s0", "a_s1", "b_s0", "b_s1") for _ in range(5)]
+    families = [g[0] for g in groups]
+    fig = plots.plot_mds(D, groups=groups, families=families, trajectories=True,
+                         linestyles={"b_s1": "--"})
+    lines = {line.get_label(): line for line in fig.axes[0].lines
+             if line.get_gid() == plots.GID_TRAJECTORY}
+    colours = {g: matplotlib.colors.to_rgb(line.get_color()) for g, line in lines.items()}
+    assert len(set(colours.values())) == 4  # a shade per seed
+    blue, orange = matplotlib.colormaps["Blues"], matplotlib.colormaps["Oranges"]
+    assert_allclose(colours["a_s0"], blue(0.95)[:3]) and assert_allclose(colours["a_s1"],
+                                                                         blue(0.5)[:3])
+    assert_allclose(colours["b_s0"], orange(0.95)[:3])
+    assert lines["b_s1"].get_linestyle() == "--" and lines["a_s0"].get_linestyle() == "-"
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[:4] == ["a_s0", "a_s1", "b_s0", "b_s1"]
+
+
+def test_first_layers_that_coincide_are_spread_apart():
+    from deeprsa.plots._placement import display_points
+
+    D = _walks(3, 6)
+    fig = plots.plot_mds(D, groups=[g for g in "abc" for _ in range(6)], trajectories=True)
+    ax = fig.axes[0]
+    (starts,) = [c for c in ax.collections if c.get_gid() == plots.GID_START]
+    squares = display_points(ax, starts.get_offsets())
+    gaps = pdist(squares)
+    assert gaps.min() >= 5.0  # points apart, though the three first layers coincide
+
+
+def test_long_layer_names_are_shortened_consistently_with_a_key():
+    D = _walks(1, 4)
+    labels = ["conv_proj", "encoder.layers.encoder_layer_1", "encoder.layers.encoder_layer_11",
+              "heads"]
+    result = RDM(D, [f"vit|{layer}" for layer in labels], {"order": 2, "measure": "spearman"})
+    fig = plots.plot_mds(result, trajectories=True)
+    texts = sorted(t.get_text() for t in fig.axes[0].texts if t.get_gid() == plots.GID_LABEL)
+    assert texts == ["conv_proj", "encoder_layer_1", "encoder_layer_11", "heads"]
+    (key,) = [t for t in fig.texts if t.get_gid() == plots.GID_KEY]
+    assert key.get_text().replace("\n", " ") == (
+        "Names shortened: encoder_layer_1 = encoder.layers.encoder_layer_1; encoder_layer_11 "
+        "= encoder.layers.encoder_layer_11.")
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    (["conv1", "encoder.layers.encoder_layer_11"], ["conv1", "…encoder_layer_11"]),
+    (["a_very_long_name_of_a_layer_1", "a_very_long_name_of_a_layer_2"],
+     ["…name_of_a_layer_1", "…name_of_a_layer_2"]),
+], ids=["tail", "distinct-tails"])
+def test_abbreviations_keep_names_apart(names, expected):
+    from deeprsa.plots._base import _abbreviate
+
+    assert _abbreviate(names) == expected
+    assert _abbreviate(names) == _abbreviate(list(names))  # the same name, the same form
+
+
+def test_single_model_mds_joins_layers_in_depth_order_without_pairwise_lines():
+    result = RDM(_walks(1, 12), [f"net|layer{i}" for i in range(12)],
+                 {"order": 2, "measure": "spearman"})
+    fig = plots.plot_mds(result, trajectories=True)
+    ax = fig.axes[0]
+    assert not [c for c in ax.collections if c.get_gid() == plots.GID_EDGE]
+    (line,) = [line for line in ax.lines if line.get_gid() == plots.GID_TRAJECTORY]
+    assert len(line.get_xdata()) == 12
+    assert len([t for t in ax.texts if t.get_gid() == plots.GID_LABEL]) == 12
+
+
+def test_thumbnails_sit_beside_their_points_without_overlaps_in_the_grid_polarity():
+    from deeprsa.plots._placement import boxes_of, display_points
+
+    classes = [c for c in range(5) for _ in range(8)]
+    rdm, _ = _blocky_rdm(classes)
+    images = [np.eye(8) * 0.9 if i % 2 == 0 else None for i in range(40)]
+    fig = plots.plot_mds(rdm, groups=classes, images=images)
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    thumbnails = [a for a in ax.artists if a.get_gid() == plots.GID_THUMBNAIL]
+    boxes = boxes_of(thumbnails)
+    for i in range(len(boxes)):
+        for j in range(i):
+            assert not _overlap(boxes[i], boxes[j])
+    points = display_points(ax, ax.collections[0].get_offsets())
+    for box, own in zip(boxes, points[::2], strict=True):
+        assert not (box[0] < own[0] < box[2] and box[1] < own[1] < box[3])
+    picture = thumbnails[0].offsetbox.get_children()[0]
+    assert picture.get_cmap().name == "gray"  # white ink on black, as plot_images shows it
+    assert (picture.norm.vmin, picture.norm.vmax) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("percentile", [False, True], ids=["raw", "percentile"])
+def test_a_constant_rdm_is_a_flat_panel_without_a_colour_bar(percentile):
+    rdm = RDM(1 - np.eye(6), [f"s{i}" for i in range(6)],
+              {"model": "vit", "layer": "heads", "measure": "correlation"})
+    fig = plots.plot_rdm(rdm, labels=[0, 0, 1, 1, 2, 2], percentile=percentile)
+    assert len(fig.axes) == 1  # no colour bar suggests variation
+    ax = fig.axes[0]
+    (text,) = [t for t in ax.texts if t.get_gid() == plots.GID_CONSTANT]
+    assert text.get_text() == "constant: no structure\n(every pair 1)"
+    assert np.ptp(ax.images[0].get_array()) == 0  # flat, no dark diagonal
+
+
+def test_plot_rdms_marks_the_constant_layer_and_keeps_the_scale_of_the_others():
+    rdms = _layer_rdms(3)
+    flat = RDM(np.full((9, 9), 0.5) - 0.5 * np.eye(9), rdms[0].stimulus_ids,
+               {"model": "net", "layer": "head", "measure": "correlation"})
+    fig = plots.plot_rdms([*rdms, flat], labels=[0, 0, 0, 1, 1, 1, 2, 2, 2], percentile=False)
+    panels = fig.axes[:4]
+    assert [bool([t for t in ax.texts if t.get_gid() == plots.GID_CONSTANT])
+            for ax in panels] == [False, False, False, True]
+    vmax = max(r.matrix.max() for r in rdms)
+    assert_allclose(panels[0].images[0].get_clim(), (0.0, vmax))
+
+
+def test_multi_model_rdm_of_156_layers_has_model_bands_and_legible_layer_ticks():
+    n = 52
+    D = _walks(3, n)
+    layers = [f"layer{i}" for i in range(n)] * 3
+    models = [f"ResNet-18 s{m}" for m in range(3) for _ in range(n)]
+    fig = plots.plot_model_rdm(D, labels=layers, groups=models)
+    ax = fig.axes[0]
+    bands = [line for line in ax.lines if line.get_gid() == plots.GID_MODEL_BAND]
+    assert len(bands) == 6  # one along the top and one along the left of each model
+    ticks = ax.get_yticks()
+    pitch = 72 * ax.get_position().height * fig.get_figheight() / (3 * n)  # points per row
+    assert np.diff(ticks).min() * pitch >= 6.0  # names never closer than 6 points
+    assert set(ticks) >= {0, n, 2 * n}  # each model's first layer is named
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names[:3] == ["layer0", "layer3", "layer6"]
+    side = [a for a in ax.child_axes if a.get_yticklabels()]
+    assert [t.get_text() for t in side[0].get_yticklabels()] == sorted(set(models))
+
+
+def test_model_rdm_view_holds_every_layer_for_the_interactive_report():
+    from deeprsa.plots.second_order import model_rdm_view
+
+    result = compare_rdms(_two_models(), method="spearman")
+    view = model_rdm_view(result)
+    assert view["models"] == ["alexnet"] * 3 + ["vgg"] * 2
+    assert view["layers"] == ["conv1", "conv2", "conv3", "conv1", "conv2"]
+    assert view["symmetric"]
+    assert_allclose(view["values"], np.round(1 - result.matrix, 4)[np.triu_indices(5)],
+                    atol=1e-12)
+    assert view["label"] == "1 − Spearman ρ between RDMs"
+    assert len(view["colormap"]) == 64 and view["colormap"][0] == "#440154"
+
+
+def test_srm_trajectories_put_the_random_twins_in_a_row_beside_the_trained():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(30, 3))
+    trained = [shared @ rng.normal(size=(3, 10)) for _ in range(3)]
+    random = [rng.normal(size=(30, 10)) for _ in range(3)]
+    fig = plots.plot_srm_trajectories({"trained": trained, "random weights": random},
+                                      {"trained": [shared] * 3, "random weights": random},
+                                      labels=np.arange(30) % 5,
+                                      names={"trained": ["a", "b", "c"],
+                                             "random weights": ["a'", "b'", "c'"]})
+    rows = fig.subfigs
+    assert [row._suptitle.get_text() for row in rows] == ["trained", "random weights"]
+    for row, names in zip(rows, (["a", "b", "c"], ["a'", "b'", "c'"]), strict=True):
+        left, right = row.axes
+        assert left.get_title() == "before alignment (native spaces)"
+        lines = [line.get_label() for line in right.lines if line.get_gid() ==
+                 plots.GID_TRAJECTORY]
+        assert lines == names
+    msg = "before and after must have the same rows; got ['trained'] and ['random']."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        plots.plot_srm_trajectories({"trained": trained}, {"random": random})

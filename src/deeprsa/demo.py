@@ -2,8 +2,8 @@
 
 :func:`run_demo` (``deeprsa demo``) runs the plan of :func:`demo_config` with
 :func:`deeprsa.pipeline.run_config`: the held-out digits, sampled per class,
-shown to the zoo's convnets, resnets and MLPs (three seeds each, trained, plus
-each architecture's untrained twin).
+shown to the zoo's convnets, resnets and MLPs (three seeds each, trained, and
+the same seeds' untrained twins: the random-weight baseline).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def demo_config(*, quick: bool = False) -> RunConfig:
     quick : bool, default=False
         A smaller plan for CI: 8 digits per class and 4 networks (two
         convnet seeds, one MLP, one untrained convnet), with the per-model
-        figures drawn for convnet_s0 only; instead of 20 per class and 12
-        networks (convnet, resnet and MLP, seeds 0-2 trained and seed 0
-        untrained), drawn for convnet_s0 and its untrained twin.
+        figures drawn for convnet_s0 only; instead of 20 per class and 18
+        networks (convnet, resnet and MLP, seeds 0-2, trained and untrained:
+        the random-weight twins are the baseline of every comparison and of
+        the SRM alignment), drawn for convnet_s0 and its untrained twin.
 
     Returns
     -------
@@ -38,7 +39,7 @@ def demo_config(*, quick: bool = False) -> RunConfig:
     >>> [m.name for m in demo_config(quick=True).models]
     ['convnet_s0', 'convnet_s1', 'mlp_s0', 'convnet_s0 (random)']
     >>> len(demo_config().models), demo_config().stimuli.n_per_class
-    (12, 20)
+    (18, 20)
     """
     if quick:
         models = [{"spec": "zoo:convnet_s{seed}", "seeds": [0, 1]},
@@ -48,7 +49,7 @@ def demo_config(*, quick: bool = False) -> RunConfig:
     else:
         models = [{"spec": f"zoo:{arch}_s{{seed}}", "seeds": [0, 1, 2]}
                   for arch in _DEMO_ARCHITECTURES]
-        models += [{"spec": f"zoo:{arch}_s0", "weights": "random"}
+        models += [{"spec": f"zoo:{arch}_s{{seed}}", "seeds": [0, 1, 2], "weights": "random"}
                    for arch in _DEMO_ARCHITECTURES]
         n_per_class = 20
     return RunConfig.from_dict({

@@ -32,7 +32,7 @@ def _show_steps():
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory [default: the config's outputs.dir, else "
-                   "CONFIG_results next to the config].")
+                   "CONFIG_results in the working directory].")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show progress bars.")
 @click.option("--cluster", default=None, metavar="local[:N]",
@@ -64,7 +64,7 @@ def _run(config, *, out_dir, progress, cluster=None, scheduler=None, rdm_batch_s
     _show_steps()
     try:
         plan = load_config(config)
-        out = out_dir if out_dir else plan.resolve(plan.outputs.dir or "deeprsa_results")
+        out = out_dir if out_dir else _default_out(config, plan)
         with _executor(cluster, scheduler, rdm_batch_size, shard_size, n_jobs) \
                 if cluster or scheduler else nullcontext() as executor:
             if report:
@@ -75,7 +75,28 @@ def _run(config, *, out_dir, progress, cluster=None, scheduler=None, rdm_batch_s
                                         executor=executor)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"Report: {path}" if report else f"Store: {path}")
+    if not report:
+        click.echo(f"Store: {path}")
+    elif path.suffix == ".html":
+        click.echo(f"Report: {path}")
+    else:  # outputs.report = false: figures and tables, no report
+        click.echo(f"Results: {path}")
+
+
+def _default_out(config, plan):
+    """The config's own outputs.dir, else CONFIG_results in the working directory."""
+    import sys
+    from pathlib import Path
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    config = Path(config)
+    outputs = tomllib.loads(config.read_text()).get("outputs", {})
+    if isinstance(outputs, dict) and outputs.get("dir"):
+        return plan.resolve(plan.outputs.dir)
+    return Path.cwd() / f"{config.stem}_results"
 
 
 def _executor(cluster, scheduler, rdm_batch_size, shard_size, n_jobs):
@@ -149,7 +170,7 @@ def demo_cmd(out_dir, quick, progress):
                    "scheduler file (.json). Workers must reach the run directory.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory [default: the config's outputs.dir, else "
-                   "CONFIG_results next to the config].")
+                   "CONFIG_results in the working directory].")
 @click.option("--rdm-batch-size", type=click.IntRange(min=1), default=None,
               help="Rows per RDM tile [default: as `deeprsa run`, for identical RDMs].")
 @click.option("--shard-size", type=click.IntRange(min=1), default=None,

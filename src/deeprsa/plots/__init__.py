@@ -33,8 +33,13 @@ from __future__ import annotations
 from .._deprecation import moved_names
 from ._base import (  # noqa: F401 - the artist ids are public, though not in __all__
     GID_CLASS_BOUNDARY,
+    GID_CONSTANT,
     GID_EDGE,
+    GID_KEY,
+    GID_LABEL,
+    GID_MODEL_BAND,
     GID_MODEL_BLOCK,
+    GID_START,
     GID_STRESS,
     GID_THUMBNAIL,
     GID_TRAJECTORY,

@@ -11,6 +11,7 @@ and grid shapes.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,18 @@ GID_TRAJECTORY = "trajectory"
 GID_EDGE = "dissimilarity-edge"
 GID_THUMBNAIL = "thumbnail"
 GID_STRESS = "mds-stress"
+GID_LABEL = "point-label"
+GID_START = "trajectory-start"
+GID_KEY = "name-key"
+GID_MODEL_BAND = "model-band"
+GID_CONSTANT = "constant-rdm"
+
+#: Longest layer name written in full on a figure; longer ones are shortened, with a key.
+_MAX_LABEL_CHARS = 22
+
+# One sequential colour map per family of groups (an architecture): a shade per member.
+_FAMILY_MAPS = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys", "YlOrBr", "PuRd",
+                "BuGn", "RdPu")
 
 
 def _styled(func):
@@ -206,3 +219,124 @@ def _group_colours(groups):
     names = list(dict.fromkeys(groups))
     cmap = mpl.colormaps["tab10" if len(names) <= 10 else "tab20"]
     return {g: cmap(i % cmap.N) for i, g in enumerate(names)}
+
+
+def _family_shades(family, n):
+    """``n`` distinct shades, dark to light, of the ``family``-th colour family."""
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps[_FAMILY_MAPS[family % len(_FAMILY_MAPS)]]
+    positions = [0.8] if n == 1 else np.linspace(0.95, 0.5 if n <= 4 else 0.38, n)
+    return [cmap(float(p)) for p in positions]
+
+
+def _family_palette(groups, families):
+    """group -> colour: one hue per family, a distinct shade per group of that family.
+
+    ``groups`` and ``families`` are parallel (one entry per point or per
+    group); families and their groups keep their order of appearance.
+    """
+    members: dict = {}
+    for g, f in zip(groups, families, strict=True):
+        members.setdefault(f, [])
+        if g not in members[f]:
+            members[f].append(g)
+    palette = {}
+    for k, (_, names) in enumerate(members.items()):
+        for name, colour in zip(names, _family_shades(k, len(names)), strict=True):
+            palette.setdefault(name, colour)
+    return palette
+
+
+def _darker(colour, factor=0.7):
+    """The colour, darkened towards black (readable text in a light shade)."""
+    import matplotlib as mpl
+
+    r, g, b, _ = mpl.colors.to_rgba(colour)
+    return (r * factor, g * factor, b * factor, 1.0)
+
+
+def _abbreviate(names, max_chars=_MAX_LABEL_CHARS):
+    """Names longer than ``max_chars`` (22) as ``…tail`` (or ``head…tail``), still distinct.
+
+    The same name always gives the same short form: the longest ending at a
+    ``.`` or ``_`` that fits and that no other name shares, after a ``…``.
+    ``encoder.layers.encoder_layer_11`` -> ``…encoder_layer_11``;
+    with 14 characters at most, ``layer4.0.downsample.1`` next to
+    ``layer3.0.downsample.1`` -> ``layer4…downsample.1``.
+
+    Examples
+    --------
+    >>> _abbreviate(["conv1", "encoder.layers.encoder_layer_11"])
+    ['conv1', '…encoder_layer_11']
+    >>> _abbreviate(["layer3.0.downsample.1", "layer4.0.downsample.1"], max_chars=14)
+    ['layer3…downsample.1', 'layer4…downsample.1']
+    """
+    names = [str(n) for n in names]
+    unique = sorted(set(names))
+    out = []
+    for name in names:
+        if len(name) <= max_chars:
+            out.append(name)
+            continue
+        cuts = [m.end() for m in re.finditer(r"[._]", name)]
+        tails = [name[c:] for c in cuts if name[c:]]
+        distinct = [t for t in tails if sum(n.endswith(t) for n in unique) == 1]
+        fitting = [t for t in distinct if len(t) + 1 <= max_chars]
+        if fitting:
+            out.append("…" + max(fitting, key=len))
+            continue
+        # no tail alone tells it apart: the first part, and the shortest tail that names a
+        # kind of layer (holds a letter)
+        head = name[:cuts[0] - 1] if cuts else name[:max_chars // 2]
+        worded = [t for t in tails if re.search(r"[A-Za-z]", t)]
+        tail = min(worded, key=len) if worded else name[-(max_chars // 2):]
+        out.append(f"{head}…{tail}")
+    shown: dict = {}
+    for name, short in zip(names, out, strict=True):
+        shown.setdefault(short, set()).add(name)
+    return [short if len(shown[short]) == 1 else name for name, short in
+            zip(names, out, strict=True)]
+
+
+def _name_key(full, shown, *, limit=24):
+    """The lines ``short = full name`` for every shortened name, in order, at most ``limit``."""
+    pairs = list(dict.fromkeys((s, f) for f, s in zip(full, shown, strict=True) if s != f))
+    lines = [f"{s} = {f}" for s, f in pairs[:limit]]
+    if len(pairs) > limit:
+        lines.append(f"… and {len(pairs) - limit} more")
+    return lines
+
+
+def _draw_name_key(fig, ax, full, shown, *, own_figure=True):
+    """Under the figure (or the axes): the full names of the shortened ones, if any."""
+    import textwrap
+
+    lines = _name_key(full, shown)
+    if not lines:
+        return None
+    text = "Names shortened: " + "; ".join(lines) + "."
+    width = int(fig.get_figwidth() * 17) if own_figure else 80  # characters of 6 pt a line
+    text = "\n".join(textwrap.wrap(text, width))
+    if own_figure:  # the figure grows by the key's lines, so nothing above it is squeezed
+        fig.set_figheight(fig.get_figheight() + (text.count("\n") + 1) * 7.5 / 72 + 0.05)
+        artist = fig.supxlabel(text, fontsize=6, color="0.25", ha="left", x=0.01)
+    else:
+        artist = ax.text(0, -0.08, text, transform=ax.transAxes, fontsize=6, color="0.25",
+                         va="top")
+    artist.set_gid(GID_KEY)
+    return artist
+
+
+def _is_constant(matrix):
+    """Whether the off-diagonal entries of a square matrix are all equal (or undefined)."""
+    M = np.asarray(matrix, dtype=np.float64)
+    n = len(M)
+    if n < 2:
+        return True
+    values = M[~np.eye(n, dtype=bool)]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return True
+    scale = max(1.0, float(np.abs(values).max()))
+    return float(np.ptp(values)) <= 1e-12 * scale

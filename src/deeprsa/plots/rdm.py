@@ -16,9 +16,11 @@ import numpy as np
 from .._validation import suggest
 from ._base import (
     GID_CLASS_BOUNDARY,
+    GID_CONSTANT,
     _class_order,
     _finish,
     _grid_columns,
+    _is_constant,
     _measure_label,
     _new_figure,
     _rdm_parts,
@@ -84,9 +86,37 @@ def _rdm_title(provenance):
     return " · ".join(parts) if parts else None
 
 
-def _draw_rdm(ax, M, classes, *, cmap, vmin, vmax, show_x=True, show_y=True):
-    """Heatmap of ``M`` (already sorted) with class boundaries and class tick labels."""
-    image = ax.imshow(M, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+def _constant_text(M):
+    """What a constant RDM holds, for its flat panel."""
+    n = len(M)
+    values = np.asarray(M, dtype=float)[~np.eye(n, dtype=bool)]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return "constant: no structure\n(every pair undefined)"
+    return f"constant: no structure\n(every pair {values[0]:.3g})"
+
+
+def _draw_rdm(ax, M, classes, *, cmap, vmin, vmax, show_x=True, show_y=True, constant=None):
+    """Heatmap of ``M`` (already sorted) with class boundaries and class tick labels.
+
+    With ``constant`` (the text for a constant RDM), a flat grey panel that
+    says so instead: no colour, so nothing suggests a structure. Returns the
+    image, or None for a flat panel.
+    """
+    if constant is not None:
+        from matplotlib.colors import ListedColormap
+
+        ax.imshow(np.zeros_like(M), cmap=ListedColormap(["0.9"]), interpolation="nearest")
+        width = ax.get_position().width * ax.figure.get_figwidth() * 72  # points, about
+        if width < 110:  # a small panel: the words on lines of their own
+            constant = constant.replace(": ", ":\n", 1)
+        text = ax.text(0.5, 0.5, constant, transform=ax.transAxes, ha="center", va="center",
+                       fontsize=float(np.clip(width / 14, 5.0, 7.0)), color="0.25",
+                       gid=GID_CONSTANT, wrap=False)
+        text.set_in_layout(False)
+        image = None
+    else:
+        image = ax.imshow(M, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.spines[:].set_visible(True)
     ax.tick_params(length=0)
     if classes is None:
@@ -140,7 +170,10 @@ def plot_rdm(rdm, *, labels=None, stimulus_ids=None, percentile=False, sort=True
     percentile : bool, default=False
         Colour by the percentile (0-100] of each dissimilarity among all pairs,
         as the RSA tutorial notebook does: structure stands out, but small
-        differences can look large; show the raw RDM alongside.
+        differences can look large; show the raw RDM alongside. A constant
+        RDM (every pair equally dissimilar, or undefined) is drawn either way
+        as a flat grey panel marked "constant: no structure", without a
+        colour bar.
     sort : bool, default=True
         Sort stimuli by class (stable: the order within a class is kept).
     label_column : str, default="label"
@@ -180,9 +213,16 @@ def plot_rdm(rdm, *, labels=None, stimulus_ids=None, percentile=False, sort=True
     ['cat', 'dog']
     >>> fig.axes[1].get_ylabel()
     'dissimilarity'
+
+    A constant RDM is drawn as a flat panel that says so, without a colour bar:
+
+    >>> fig = plot_rdm(1 - np.eye(4))
+    >>> len(fig.axes), fig.axes[0].texts[0].get_text()
+    (1, 'constant: no structure\\n(every pair 1)')
     """
     M, ids, provenance = _rdm_parts(rdm, stimulus_ids)
     classes = _class_labels(labels, ids, column=label_column)
+    constant = _constant_text(M) if _is_constant(M) else None
     if percentile:
         M = _percentile(M)
     classes_sorted = None
@@ -200,15 +240,48 @@ def plot_rdm(rdm, *, labels=None, stimulus_ids=None, percentile=False, sort=True
         vmax = 100.0 if percentile else float(M.max()) if M.max() > vmin else vmin + 1.0
     fig = ax.figure if ax is not None else _new_figure(3.6, 3.0)
     ax = ax if ax is not None else fig.add_subplot()
-    image = _draw_rdm(ax, M, classes_sorted, cmap=cmap, vmin=vmin, vmax=vmax)
+    image = _draw_rdm(ax, M, classes_sorted, cmap=cmap, vmin=vmin, vmax=vmax,
+                      constant=constant)
     ax.set_title(title if title is not None else _rdm_title(provenance) or "")
     if classes is not None:
         ax.set_xlabel("stimuli, sorted by class")
         ax.set_ylabel("stimuli, sorted by class")
+    if image is None:  # a constant RDM: no colour bar
+        return _finish(fig, path)
     colorbar = fig.colorbar(image, ax=ax, shrink=0.85, aspect=25)
     colorbar.set_label(_measure_label(provenance, percentile=percentile))
     colorbar.outline.set_visible(False)
     return _finish(fig, path)
+
+
+def _panel_titles(titles, width):
+    """Font size and text of panel titles that fit ``width`` points: 8 pt down to 5.5 pt,
+    then a long name on two lines, broken at the ``.`` or ``_`` nearest its middle."""
+    from ._placement import text_size
+
+    room = 0.85 * width  # the rest keeps neighbouring titles apart
+    widest = max(text_size(t, 8)[0] for t in titles)
+    size = float(np.clip(8 * room / widest, 5.5, 8.0)) if widest else 8.0
+    out = []
+    for title in titles:
+        if text_size(title, size)[0] <= room:
+            out.append(title)
+            continue
+        cuts = [i + 1 for i, c in enumerate(title[:-1]) if c in "._"]
+        if not cuts:
+            out.append(title)
+            continue
+        cut = min(cuts, key=lambda i: abs(i - len(title) / 2))
+        out.append(f"{title[:cut]}\n{title[cut:]}")
+    return size, out
+
+
+def _crowded(names, width):
+    """Whether class names, side by side under a panel ``width`` points wide, would touch."""
+    from ._placement import text_size
+
+    per_class = width / max(len(names), 1)
+    return any(text_size(name, 7)[0] + 2 > per_class for name in names)
 
 
 def _rdm_list(rdms):
@@ -260,7 +333,9 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per RDM, then the colourbar.
+        One axes per RDM, then the colourbar. A constant RDM (e.g. the
+        zero-initialised head of an untrained network) is a flat grey panel
+        marked "constant: no structure", outside the colour scale.
 
     Examples
     --------
@@ -281,9 +356,12 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
     if classes is not None:
         order, codes, names = _class_order(classes)
         classes_sorted = (codes, names)
+    constants = [_constant_text(M) if _is_constant(M) else None for _, M, _, _ in items]
     matrices = [(_percentile(M) if percentile else M)[np.ix_(order, order)]
                 for _, M, _, _ in items]
-    vmax = 100.0 if percentile else max(float(M.max()) for M in matrices) or 1.0
+    varying = [M for M, c in zip(matrices, constants, strict=True) if c is None]
+    vmax = 100.0 if percentile else max((float(np.nanmax(M)) for M in varying),
+                                        default=1.0) or 1.0
     ncols = min(ncols or _grid_columns(n), n)
     nrows = int(np.ceil(n / ncols))
     panel = min(1.75, 6.3 / ncols)
@@ -291,6 +369,8 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
     axes = fig.subplots(nrows, ncols, squeeze=False)
     titles = _short_names([t if t is not None else f"RDM {k}" for k, (t, *_) in
                            enumerate(items)])
+    title_size, titles = _panel_titles(titles, 72 * panel)
+    turn = classes_sorted is not None and _crowded(classes_sorted[1], 72 * panel)
     image = None
     for k, ax in enumerate(axes.flat):
         if k >= n:
@@ -298,18 +378,23 @@ def plot_rdms(rdms, *, labels=None, percentile=True, label_column="label", ncols
             continue
         row, col = divmod(k, ncols)
         last_in_col = k + ncols >= n
-        image = _draw_rdm(ax, matrices[k], classes_sorted, cmap=cmap, vmin=0.0, vmax=vmax,
-                          show_x=last_in_col, show_y=col == 0)
+        drawn = _draw_rdm(ax, matrices[k], classes_sorted, cmap=cmap, vmin=0.0, vmax=vmax,
+                          show_x=last_in_col, show_y=col == 0, constant=constants[k])
+        image = drawn if drawn is not None else image
         if not last_in_col:
             ax.set_xticks([])
+        elif turn:  # class names side by side would run into each other
+            ax.tick_params(axis="x", labelrotation=90)
         if col != 0:
             ax.set_yticks([])
-        ax.set_title(titles[k], fontsize=8)
+        ax.set_title(titles[k], fontsize=title_size)
     models = {str(p.get("model")) for *_, p in items if p.get("model") is not None}
     if suptitle is None and len(models) == 1:
         suptitle = models.pop()
     if suptitle:
         fig.suptitle(suptitle)
+    if image is None:  # every RDM is constant: nothing to put on a colour bar
+        return _finish(fig, path)
     colorbar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, aspect=30)
     colorbar.set_label(_measure_label(items[0][3], percentile=percentile))
     colorbar.outline.set_visible(False)

@@ -73,6 +73,19 @@ def _components_to_reach(ratios, threshold=0.8):
     return int(reached[0]) + 1 if reached.size else None
 
 
+def _every(n, length, spacing=6.5):
+    """Indices of n evenly spread names along ``length`` points that stay ``spacing`` apart:
+    all of them when they fit, else every k-th (the first and the last always)."""
+    step = max(1, int(np.ceil(spacing * n / length)))
+    shown = list(range(0, n, step))
+    if shown[-1] != n - 1:  # the last layer instead of a name too close to it
+        if n - 1 - shown[-1] < step and len(shown) > 1:
+            shown[-1] = n - 1
+        else:
+            shown.append(n - 1)
+    return shown
+
+
 @_styled
 def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
     """Cumulative PCA variance per layer, and the components each layer needs to reach 80 %.
@@ -99,7 +112,8 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
         (log axis), one curve per layer, early layers dark, late layers
         yellow, keyed by a colour bar of layer names. Right: components needed
         to reach ``threshold`` per layer (a layer that never reaches it, or
-        is constant, has no point).
+        is constant, has no point). With many layers, every k-th layer is
+        named (the first and the last always), so the names stay legible.
 
     Examples
     --------
@@ -119,7 +133,9 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
         raise ValueError("variance holds no layers.")
     layers = list(table)
     names = _short_names(layers)
-    fig = _new_figure(7.0, 3.0)
+    many = len(layers) > 14
+    height = 4.4 if many else 3.0
+    fig = _new_figure(7.0, height)
     left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
     colours = mpl.colormaps["viridis"](np.linspace(0, 0.92, len(layers)))
     needed = []
@@ -136,8 +152,11 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
     key = mpl.cm.ScalarMappable(norm=mpl.colors.BoundaryNorm(np.arange(len(layers) + 1) - 0.5,
                                                              len(layers)),
                                 cmap=mpl.colors.ListedColormap(colours))
-    colorbar = fig.colorbar(key, ax=left, aspect=max(12, 2.5 * len(layers)), pad=0.02)
-    colorbar.set_ticks(range(len(layers)), labels=names,
+    # name every k-th layer where all names would not stay 6.5 points apart
+    shown = _every(len(layers), 72 * 0.5 * height)
+    colorbar = fig.colorbar(key, ax=left, aspect=max(12, min(2.5 * len(layers), 40)),
+                            pad=0.02)
+    colorbar.set_ticks(shown, labels=[names[k] for k in shown],
                        fontsize=6.5 if len(layers) > 10 else 7)
     colorbar.ax.invert_yaxis()  # input at the top, as read
     colorbar.ax.tick_params(length=0)
@@ -146,7 +165,10 @@ def plot_variance_explained(variance, *, threshold=0.8, title=None, path=None):
     values = [needed[x] for x in xs]
     right.plot(xs, values, color="0.2", linewidth=1.0)
     right.scatter(xs, values, c=[colours[x] for x in xs], s=14, zorder=3)
-    right.set_xticks(range(len(layers)), names, rotation=45, ha="right")
+    columns = _every(len(layers), 72 * 2.9)
+    right.set_xticks(columns, [names[k] for k in columns], rotation=90 if many else 45,
+                     ha="center" if many else "right",
+                     fontsize=6.5 if len(layers) > 10 else 7)
     right.set_xlim(-0.5, len(layers) - 0.5)
     right.set_ylim(bottom=0)
     right.yaxis.set_major_locator(MaxNLocator(integer=True))

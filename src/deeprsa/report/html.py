@@ -5,8 +5,12 @@
 section per section name with its notes, figures (base64 PNG, numbered, with
 their captions) and tables (the first rows, with an embedded CSV download),
 and the provenance (command, versions, stimuli, weights, configuration,
-timings, store arrays). The CSS and the script that flags figures that fail
-to load are inlined, so the file loads nothing from the network.
+timings, store arrays). A figure saved with the data of an interactive view
+(the model and multi-model RDMs) is drawn on a canvas that names the model
+and layer of every cell under the mouse and zooms (``matrix_view.js``), with
+the static figure folded beneath it. The CSS and the scripts (the view, and
+the check that flags figures that fail to load) are inlined, so the file
+loads nothing from the network.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from pathlib import Path
 from .._version import __version__
 from .record import RUN_FILE
 
+_MATRIX_VIEW_JS = Path(__file__).with_name("matrix_view.js")
+
 REPORT_FILE = "report.html"
 _MAX_TABLE_ROWS = 500
-_MAX_DOWNLOAD_BYTES = 2 << 20
+_MAX_DOWNLOAD_BYTES = 8 << 20
+_GZIP_DOWNLOAD_BYTES = 64 << 10  # larger tables are embedded gzipped, unpacked on click
 
 
 _CSS = """
@@ -51,6 +58,14 @@ td.text, th.text { text-align: left; }
 pre { background: #f6f6f6; padding: 10px; overflow: auto; font-size: 12px; max-height: 420px; }
 .broken { outline: 3px solid #d00; }
 #broken-banner { background: #d00; color: #fff; padding: 8px 12px; }
+.matrix-view { position: relative; margin: 0 auto; max-width: 1000px; }
+.matrix-toolbar { font-size: 13px; margin-bottom: 4px; }
+.matrix-toolbar button { font-size: 12px; margin-right: 4px; }
+.matrix-canvas { display: block; cursor: crosshair; }
+.matrix-tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95);
+  border: 1px solid #999; padding: 4px 8px; font-size: 12px; white-space: pre;
+  box-shadow: 0 1px 4px rgba(0,0,0,.2); z-index: 2; }
+details.static { margin: 6px auto 0; max-width: 1000px; font-size: 13px; }
 """
 
 # Marks every image that failed to decode, so a reader (or a headless browser test) sees it.
@@ -70,6 +85,28 @@ window.addEventListener("load", function () {
     banner.textContent = broken + " figure(s) failed to load.";
     document.body.insertBefore(banner, document.body.firstChild);
   }
+});
+// Large tables are embedded gzipped (data-gzip, base64): unpacked in the page on click.
+window.deeprsaGunzip = function (encoded) {
+  var raw = atob(encoded), bytes = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
+  var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Response(stream).text();
+};
+document.addEventListener("click", function (event) {
+  var link = event.target.closest && event.target.closest("a[data-gzip]");
+  if (!link) { return; }
+  event.preventDefault();
+  window.deeprsaGunzip(link.getAttribute("data-gzip")).then(function (text) {
+    var url = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
+    var save = document.createElement("a");
+    save.href = url;
+    save.download = link.getAttribute("download");
+    document.body.appendChild(save);
+    save.click();
+    save.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  });
 });
 """
 
@@ -110,7 +147,12 @@ def write_report(run_dir, *, path=None) -> Path:
     out.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
     out.append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
     out.append(f"<title>{_e(run.get('title', 'deeprsa run'))}</title>")
-    out.append(f"<style>{_CSS}</style><script>{_SCRIPT}</script></head><body><main>")
+    scripts = _SCRIPT
+    if any("interactive" in f for f in run.get("figures", [])):
+        scripts += _MATRIX_VIEW_JS.read_text(encoding="utf-8")
+    styles = [_CSS]  # and, per data table, which of its columns hold text
+    head = len(out)
+    out.append("")  # the <style> and <script>, once the tables are known
     out.append(_header(run))
     out.append(_toc(sections))
     figure_number = table_number = 0
@@ -123,12 +165,16 @@ def write_report(run_dir, *, path=None) -> Path:
             out.append(_figure_html(run_dir, figure, figure_number))
         for table in items["tables"]:
             table_number += 1
-            out.append(_table_html(run_dir, table, table_number))
+            text, css = _table_html(run_dir, table, table_number)
+            out.append(text)
+            styles.append(css)
         out.append("</section>")
     out.append(_provenance_html(run))
     out.append(f"<p class=\"meta\">Written by deeprsa {_e(__version__)} on "
                f"{_e(datetime.now(timezone.utc).isoformat(timespec='seconds'))}.</p>")
     out.append("</main></body></html>\n")
+    out[head] = (f"<style>{''.join(styles)}</style><script>{scripts}</script></head>"
+                 "<body><main>")
     target = Path(path) if path is not None else run_dir / REPORT_FILE
     target.write_text("\n".join(out), encoding="utf-8")
     return target
@@ -185,14 +231,27 @@ def _figure_html(run_dir, figure, number) -> str:
     data = base64.b64encode((run_dir / png).read_bytes()).decode("ascii")
     others = [f for f in figure["files"] if f != png]
     files = ", ".join(_e(f) for f in [png, *others])
-    return (f"<figure id=\"fig-{_anchor(figure['name'])}\">"
-            f"<img alt=\"{_e(figure['title'])}\" src=\"data:image/png;base64,{data}\">"
+    image = f"<img alt=\"{_e(figure['title'])}\" src=\"data:image/png;base64,{data}\">"
+    if figure.get("interactive"):
+        view = run_dir / figure["interactive"]
+        if not view.is_file():
+            raise FileNotFoundError(f"Figure {figure['name']!r} has no interactive data "
+                                    f"{str(view)!r}; re-run to write it.")
+        # JSON in a script element: no "<" may close it early
+        payload = view.read_text(encoding="utf-8").replace("<", "\\u003c")
+        files += f", {_e(figure['interactive'])}"
+        image = (f"<div class=\"matrix-view\"><script type=\"application/json\" "
+                 f"class=\"matrix-data\">{payload}</script></div>"
+                 f"<details class=\"static\"><summary>The figure as saved ({_e(png)})"
+                 f"</summary>{image}</details>")
+    return (f"<figure id=\"fig-{_anchor(figure['name'])}\">{image}"
             f"<figcaption><strong>Figure {number}. {_e(figure['title'])}.</strong> "
             f"{_e(figure['caption'])} <span class=\"meta\">Files: {files}.</span>"
             "</figcaption></figure>")
 
 
-def _table_html(run_dir, table, number) -> str:
+def _table_html(run_dir, table, number) -> tuple[str, str]:
+    """The HTML of a data table and the CSS that left-aligns its text columns."""
     import pandas as pd
 
     path = run_dir / table["file"]
@@ -202,23 +261,32 @@ def _table_html(run_dir, table, number) -> str:
     shown = frame.head(_MAX_TABLE_ROWS)
     head = "".join(f"<th class=\"{_cell_class(frame[c])}\">{_e(c)}</th>" for c in frame.columns)
     rows = []
-    for record in shown.itertuples(index=False):
-        cells = "".join(f"<td class=\"{_cell_class(frame[c])}\">{_e(_format(v))}</td>"
-                        for c, v in zip(frame.columns, record, strict=True))
+    for record in shown.itertuples(index=False):  # cells aligned by the table's own style
+        cells = "".join(f"<td>{_e(_format(v))}</td>" for v in record)
         rows.append(f"<tr>{cells}</tr>")
+    ident = f"data-{number}"
+    text_columns = [k + 1 for k, c in enumerate(frame.columns) if _cell_class(frame[c]) == "text"]
+    css = (",".join(f"#{ident} td:nth-child({k})" for k in text_columns)
+           + "{text-align:left}") if text_columns else ""
     more = (f" Showing the first {_MAX_TABLE_ROWS} of {len(frame)} rows."
             if len(frame) > _MAX_TABLE_ROWS else "")
     raw = path.read_bytes()
     download = ""
-    if len(raw) <= _MAX_DOWNLOAD_BYTES:
+    if len(raw) <= _GZIP_DOWNLOAD_BYTES:
         encoded = base64.b64encode(raw).decode("ascii")
         download = (f" <a download=\"{_e(path.name)}\" href=\"data:text/csv;base64,{encoded}\">"
                     "Download CSV</a>.")
+    elif len(raw) <= _MAX_DOWNLOAD_BYTES:
+        import gzip
+
+        encoded = base64.b64encode(gzip.compress(raw, mtime=0)).decode("ascii")
+        download = (f" <a download=\"{_e(path.name)}\" href=\"#table-{_anchor(table['name'])}\" "
+                    f"data-gzip=\"{encoded}\">Download CSV</a> ({len(raw) / 1e6:.1f} MB).")
     caption = _e(table.get("caption", ""))
     return (f"<h3 id=\"table-{_anchor(table['name'])}\">Table {number}. {_e(table['title'])}"
             f"</h3><p class=\"meta\">{caption} {len(frame)} rows; file {_e(table['file'])}."
-            f"{more}{download}</p><div class=\"table-wrap\"><table><thead><tr>{head}</tr>"
-            f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
+            f"{more}{download}</p><div class=\"table-wrap\"><table id=\"{ident}\"><thead><tr>"
+            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"), css
 
 
 def _cell_class(column) -> str:

@@ -83,19 +83,29 @@ def slug(name) -> str:
     return "".join(c if c.isalnum() else "_" for c in str(name)).strip("_").lower()
 
 
-def paired_palette(models):
-    """One hue per architecture: dark for trained weights, light for any other weights."""
-    import matplotlib as mpl
+def model_palette(models):
+    """Colours and line styles of the models: one colour family per architecture, a shade
+    per seed (the n-th model of an architecture and weights gets the n-th shade); where
+    a run mixes weights, solid lines for trained weights and dashed for any other (the
+    random-weight twins).
 
-    pairs = mpl.colormaps["tab20"]
+    Returns ``(palette, linestyles)``, both keyed by model name.
+    """
+    from ...plots._base import _family_shades
+
     architectures = list(dict.fromkeys(m.group for m in models))
-    palette = {}
+    rank: dict = {}
+    order = {}
     for m in models:
-        hue = 2 * (architectures.index(m.group) % 10)
-        trained = m.weights == "trained"
-        palette[m.group + ("" if trained else f" ({m.weights})")] = pairs(hue + (0 if trained
-                                                                                  else 1))
-    return palette
+        key = (m.group, m.weights)
+        order[m.name] = rank.get(key, 0)
+        rank[key] = order[m.name] + 1
+    shades = {g: _family_shades(k, max(n for (a, _), n in rank.items() if a == g))
+              for k, g in enumerate(architectures)}
+    palette = {m.name: shades[m.group][order[m.name]] for m in models}
+    mixed = len({m.weights == "trained" for m in models}) > 1
+    linestyles = {m.name: "--" if mixed and m.weights != "trained" else "-" for m in models}
+    return palette, linestyles
 
 
 def defined_part(result):

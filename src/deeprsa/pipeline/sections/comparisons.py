@@ -10,7 +10,7 @@ from ._common import (
     RunContext,
     defined_part,
     method_name,
-    paired_palette,
+    model_palette,
     slug,
 )
 
@@ -42,32 +42,58 @@ def comparison_section(run: RunContext) -> None:
                 "multi-model RDMs.")
     method = method_name(run.config.compare.methods[0])
     result = run.comparison
+    palette, _ = model_palette(run.config.models)
     if run.wants("model_rdm"):
         from ...plots import plot_model_rdm
+        from ...plots.second_order import model_rdm_view
 
         for name in run.config.outputs.focus:
-            fig = plot_model_rdm(result.select(model=name))
+            part = result.select(model=name)
+            fig = plot_model_rdm(part)
             run.record.add_figure(
                 fig, f"model_rdm_{slug(name)}", section=S_COMPARE,
                 title=f"Model RDM of {name}",
+                interactive=_view(part, model_rdm_view, palette, f"model RDM of {name}"),
                 caption=f"1 - {method} correlation between the RDMs of every pair of "
                         f"layers of {name} (the model RDM of Kriegeskorte et al. 2008's "
                         "second-order analysis), input at the top left. Dark cells: two "
                         "layers order the stimulus pairs alike. Neighbouring layers are "
                         "usually similar; a bright band marks where the representation "
-                        "changes.")
+                        f"changes. {_MATRIX_NOTE}")
     if run.wants("multi_model_rdm"):
         from ...plots import plot_model_rdm
+        from ...plots.second_order import model_rdm_view
 
-        fig = plot_model_rdm(result)
+        fig = plot_model_rdm(result, palette=palette)
         run.record.add_figure(
             fig, "multi_model_rdm", section=S_COMPARE,
             title="Multi-model RDM of all layers of all models",
+            interactive=_view(result, model_rdm_view, palette, "multi-model RDM"),
             caption=f"1 - {method} correlation between the RDMs of every pair of layers "
                     "of every model; white outlines mark each model's own block (its "
-                    "model RDM), the other blocks compare layers across models. Models "
-                    "named across the top, layers along both axes, in depth order.")
+                    "model RDM), the other blocks compare layers across models. Each model "
+                    "is named beside a coloured band (one colour family per architecture, "
+                    "a shade per seed) along the top and left edges; its layers run in "
+                    "depth order, named along both axes as densely as they stay legible "
+                    "(every k-th layer of each model, its first one always). Grey cells "
+                    f"are undefined comparisons (a constant RDM). {_MATRIX_NOTE}")
     _similarity_highlight(run)
+
+
+_MATRIX_NOTE = ("In the report, the matrix is interactive: hovering a cell names the "
+                "model and layer of its row and column and gives its value; the wheel or a "
+                "dragged rectangle zooms in, a double click shows the whole matrix; the "
+                "figure as saved is folded beneath it.")
+
+
+def _view(result, model_rdm_view, palette, title):
+    """The data of a matrix's interactive view, with the models' band colours."""
+    import matplotlib as mpl
+
+    view = model_rdm_view(result, title=title)
+    view["colours"] = {m: mpl.colors.to_hex(palette[m]) for m in dict.fromkeys(view["models"])
+                       if m in palette}
+    return view
 
 
 def _similarity_highlight(run: RunContext) -> None:
@@ -116,37 +142,38 @@ def mds_section(run: RunContext) -> None:
     opts = {"metric": spec.metric, "n_components": spec.n_components}
     kind = "metric" if spec.metric else "non-metric (ordinal)"
     if run.wants("mds_layers"):
-        kinds = {m.name: m.group + ("" if m.weights == "trained" else f" ({m.weights})")
-                 for m in run.config.models}
-        one_each = len(set(kinds.values())) == len(kinds)
+        palette, linestyles = model_palette(run.config.models)
         models = result.metadata_a["model"].astype(str).tolist()
-        fig = plot_mds(result, groups=models if one_each else [kinds[m] for m in models],
-                       trajectories=models, palette=None if one_each else
-                       paired_palette(run.config.models),
-                       legend_title="model" if one_each else "architecture", **opts)
+        fig = plot_mds(result, groups=models, trajectories=models, palette=palette,
+                       linestyles=linestyles, legend_title="model", **opts)
+        dashed = (" Dashed lines: weights other than trained (the random-weight twins)."
+                  if "--" in linestyles.values() else "")
         run.record.add_figure(
             fig, "mds_layers", section=S_MDS,
             title="MDS of all layers of all models, with a trajectory through each model",
             caption=f"Each point is one layer, placed by {kind} MDS so that distances "
                     f"approximate 1 - {method} correlation between layer RDMs (the "
                     "multi-model RDM). Lines join each model's layers in depth order, from "
-                    "a square (first layer) to an arrow (last layer), one line per model, "
-                    "coloured by model, or by architecture (and weights) when several "
-                    "models share one. Where trajectories run together, the models "
-                    f"transform the stimuli alike. {_STRESS_NOTE}")
+                    "a square (first layer) to an arrowhead (last layer), one line per "
+                    "model: one colour family per architecture, a shade per seed."
+                    f"{dashed} Squares that would sit on each other are spread on a small "
+                    "circle around their common position; the first and last layers are "
+                    "named, once where twins coincide. Where trajectories run together, "
+                    f"the models transform the stimuli alike. {_STRESS_NOTE}")
     focus = run.config.outputs.focus[0]
     if run.wants("mds_model"):
         sub = result.select(model=focus)
-        if 3 <= len(sub.matrix) <= 60:
-            fig = plot_mds(sub, edges=True, **opts)
+        if len(sub.matrix) >= 3:
+            fig = plot_mds(sub, trajectories=True, **opts)
             run.record.add_figure(
                 fig, f"mds_model_{slug(focus)}", section=S_MDS,
-                title=f"MDS of the layers of {focus}, lines coloured by dissimilarity",
-                caption=f"Each point is a layer of {focus}; every pair is joined by a line "
-                        f"coloured by their 1 - {method} dissimilarity (as the RSA tutorial "
-                        "notebook draws it): dark lines join layers with similar RDMs. The "
-                        "map places similar layers close; the colours show what the map "
-                        f"distorts. {_STRESS_NOTE}")
+                title=f"MDS of the layers of {focus}, joined in depth order",
+                caption=f"Each point is a layer of {focus}, placed by {kind} MDS so that "
+                        f"distances approximate the 1 - {method} dissimilarity of their "
+                        "RDMs; the line joins the layers in depth order, from a square "
+                        "(first layer) to an arrowhead (last layer). Labels are placed "
+                        "clear of each other and of the points; a thin line joins a label "
+                        f"to a point it had to move away from. {_STRESS_NOTE}")
     if run.wants("mds_stimuli") and spec.n_components == 2:
         _stimulus_mds(run, focus, plot_mds, opts, kind)
 
@@ -175,7 +202,9 @@ def _stimulus_mds(run: RunContext, focus, plot_mds, opts, kind) -> None:
     fig = plot_mds(rdm, groups=groups, images=images,
                    legend_title="class" if label == "label" else label, **opts)
     shown = (f"{spec.thumbnails_per_class} stimuli per class are drawn as thumbnails framed "
-             "in their class colour. " if images is not None else "")
+             "in their class colour, beside their point (joined by a thin line) so that "
+             "none covers another, in the grey scale of the stimulus grid. "
+             if images is not None else "")
     run.record.add_figure(
         fig, f"mds_stimuli_{slug(focus)}", section=S_MDS,
         title=f"MDS of the stimuli in the last layer of {focus}",

@@ -9,10 +9,11 @@ from ._common import CORRELATION_NAMES, S_PERF, S_SRM, RunContext, Skip, method_
 
 
 def srm_section(run: RunContext) -> None:
-    """RSA before and after aligning the networks of each architecture (Lu et al. 2018)."""
+    """RSA before and after aligning the networks of each architecture (Lu et al. 2018),
+    the random-weight twins beside the trained networks as a baseline."""
     import pandas as pd
 
-    from ...align import SRM, evaluate_alignment
+    from ...align import evaluate_alignment
 
     spec = run.config.analyses.srm
     groups: dict[tuple[str, str], list[str]] = {}
@@ -23,47 +24,98 @@ def srm_section(run: RunContext) -> None:
         run.record.add_note("SRM was skipped: it needs at least two models of the same "
                             "architecture and weights (e.g. several seeds).", section=S_SRM)
         return
-    tables = []
+    architectures: dict[str, dict[str, list[str]]] = {}
     for (group, weights), names in groups.items():
-        layers = [resolve_layer(spec.layer, run.layers[n], n, "analyses.srm.layer")
-                  for n in names]
-        X = [run.store.load_activations(n, layer, stimuli=run.stimuli.content_hash())[0]
-             for n, layer in zip(names, layers, strict=True)]
-        k = min(spec.n_components, *(x.shape[1] for x in X), len(X[0]) // 2 - 1)
-        table = evaluate_alignment(X, n_components=k, names=names, seed=0)
-        shown = ", ".join(dict.fromkeys(layers))
-        table.insert(0, "group", f"{group} ({weights})")
-        table.insert(1, "layer", shown)
-        tables.append(table)
-        means = table.groupby("space")["rsm_correlation"].mean()
-        run.record.highlights.append(
-            f"SRM, {group} ({weights}, {len(names)} seeds, layer {shown}): held-out "
-            f"inter-network RSM correlation {means.get('native', np.nan):.2f} in the native "
-            f"unit spaces, {means.get('shared', np.nan):.2f} after alignment into a "
-            f"{k}-dimensional shared space.")
+        architectures.setdefault(group, {})[weights] = names
+    stimuli = run.stimuli.content_hash()
+    tables, summary = [], []
+    for group, sets in architectures.items():
+        # trained first, then the twins; one number of components for all, so they compare
+        sets = dict(sorted(sets.items(), key=lambda item: item[0] != "trained"))
+        layers = {w: [resolve_layer(spec.layer, run.layers[n], n, "analyses.srm.layer")
+                      for n in names] for w, names in sets.items()}
+        X = {w: [run.store.load_activations(n, layer, stimuli=stimuli)[0]
+                 for n, layer in zip(names, layers[w], strict=True)]
+             for w, names in sets.items()}
+        k = min(spec.n_components, *(x.shape[1] for xs in X.values() for x in xs),
+                len(next(iter(X.values()))[0]) // 2 - 1)
+        shown = ", ".join(dict.fromkeys(la for ls in layers.values() for la in ls))
+        for weights, names in sets.items():
+            table = evaluate_alignment(X[weights], n_components=k, names=names, seed=0)
+            table.insert(0, "group", f"{group} ({weights})")
+            table.insert(1, "layer", ", ".join(dict.fromkeys(layers[weights])))
+            tables.append(table)
+            means = table.groupby("space")["rsm_correlation"].mean()
+            summary.append({"architecture": group, "weights": weights,
+                            "n_networks": len(names), "layer": table["layer"].iloc[0],
+                            "n_components": k, "native": means.get("native", np.nan),
+                            "shared": means.get("shared", np.nan)})
+        _srm_highlight(run, group, summary[-len(sets):], k, shown)
         if run.wants("srm"):
-            from ...plots import plot_srm_trajectories
-
-            after = SRM(k, seed=0).fit(X).transform(X)
-            fig = plot_srm_trajectories(X, after, labels=run.labels, names=names)
-            run.record.add_figure(
-                fig, f"srm_{slug(group)}_{weights}", section=S_SRM,
-                title=f"{group} ({weights}): trajectories before and after SRM alignment",
-                caption=f"The responses of {len(names)} {group} networks (layer {shown}) to "
-                        "the same stimuli, as trajectories through the class means in class "
-                        "order (as Lu et al. 2018 draw them); faint dots are single stimuli. "
-                        "Left: each network in its own principal components (native "
-                        "spaces), so the paths look unrelated. Right: after fitting a Shared "
-                        f"Response Model with {k} components, all networks in the shared "
-                        "space: overlapping paths mean the networks share one "
-                        "representational geometry up to a rotation.")
+            _srm_figure(run, group, sets, X, k, shown)
     run.record.add_table(
         pd.concat(tables, ignore_index=True), "srm_alignment", section=S_SRM,
         title="RSA before and after SRM alignment",
         caption="For each pair of networks, on held-out stimuli (half, drawn with seed 0): "
                 "rsm_correlation compares the inter-network similarity matrix with the "
                 "within-network one, in the native unit space and in the shared space "
-                "(Lu et al., 2018). Values near 1 after alignment mean a shared geometry.")
+                "(Lu et al., 2018). Values near 1 after alignment mean a shared geometry. "
+                "The random-weight twins of an architecture follow its trained networks.")
+    run.record.add_table(
+        pd.DataFrame(summary), "srm_summary", section=S_SRM,
+        title="SRM alignment per architecture: trained networks and random-weight twins",
+        caption="Mean rsm_correlation over the pairs of networks of each architecture and "
+                "weights, in the native unit spaces and in the shared space (the same "
+                "number of components for both weights). Random-weight twins already "
+                "share part of their geometry; the difference between the trained "
+                "networks' row and their twins' is what training adds.")
+
+
+def _srm_highlight(run: RunContext, group, rows, k, shown) -> None:
+    first = rows[0]
+    text = (f"SRM, {group} (layer {shown}, {k}-dimensional shared space): held-out "
+            f"inter-network RSM correlation {first['native']:.2f} in the native unit spaces "
+            f"and {first['shared']:.2f} after alignment for {first['n_networks']} "
+            f"{first['weights']} networks")
+    if len(rows) > 1:
+        twins = "; ".join(f"{r['native']:.2f} and {r['shared']:.2f} for "
+                          f"{r['n_networks']} {r['weights']}-weight twins" for r in rows[1:])
+        text += f"; {twins}"
+    elif first["weights"] == "trained":
+        text += (" (no random-weight baseline: it needs at least two random-weight "
+                 f"{group} networks)")
+    run.record.highlights.append(text + ".")
+
+
+def _srm_figure(run: RunContext, group, sets, X, k, shown) -> None:
+    from ...align import SRM
+    from ...plots import plot_srm_trajectories
+
+    after = {w: SRM(k, seed=0).fit(xs).transform(xs) for w, xs in X.items()}
+    titles = {w: "trained" if w == "trained" else f"{w} weights" for w in sets}
+    rows = len(sets) > 1
+    before = {titles[w]: X[w] for w in sets} if rows else next(iter(X.values()))
+    aligned = {titles[w]: after[w] for w in sets} if rows else next(iter(after.values()))
+    names = {titles[w]: n for w, n in sets.items()} if rows else next(iter(sets.values()))
+    fig = plot_srm_trajectories(before, aligned, labels=run.labels, names=names)
+    weights = next(iter(sets))
+    counts = " and ".join(f"{len(n)} {titles[w]}" for w, n in sets.items())
+    baseline = (" The lower row repeats it for the random-weight twins, the baseline: "
+                "how much of the alignment the architecture gives without training."
+                if rows else "")
+    run.record.add_figure(
+        fig, f"srm_{slug(group)}_{weights}", section=S_SRM,
+        title=f"{group}: trajectories before and after SRM alignment"
+              + (", trained and random-weight twins" if rows else f" ({weights})"),
+        caption=f"The responses of {counts} {group} networks (layer {shown}) to the "
+                "same stimuli, as trajectories through the class means in class order "
+                "(as Lu et al. 2018 draw them); faint dots are single stimuli and the "
+                "classes are named at every network's class means. Left: each network in "
+                "its own principal components (native spaces), so the paths look "
+                f"unrelated. Right: after fitting a Shared Response Model with {k} "
+                "components, all networks in the shared space: overlapping paths mean "
+                "the networks share one representational geometry up to a rotation."
+                + baseline)
 
 
 def performance_section(run: RunContext) -> None:
