@@ -47,3 +47,23 @@ def test_compute_mds_and_its_result_are_exported_by_analyses():
     assert {"compute_mds", "MDSResult"} <= set(analyses.__all__)
     assert analyses.compute_mds.__module__ == "deeprsa.analyses.mds"
     assert analyses.MDSResult.__module__ == "deeprsa.analyses.mds"
+
+
+def test_mds_of_dissimilarities_that_break_the_triangle_inequality():
+    # Three layers compared by Spearman can give d(a, c) > d(a, b) + d(b, c): the classical
+    # start has a negative eigenvalue (scikit-learn's own start is NaN there).
+    import numpy as np
+    from sklearn.manifold import MDS
+
+    from deeprsa.analyses.mds import _stress1, compute_mds
+
+    D = np.array([[0, 0.1, 0.9, 0.8], [0.1, 0, 0.05, 0.9], [0.9, 0.05, 0, 0.1],
+                  [0.8, 0.9, 0.1, 0.0]])
+    result = compute_mds(D)
+    assert np.isfinite(result.coordinates).all() and result.coordinates.shape == (4, 2)
+    best = min(_stress1(D, MDS(metric="precomputed", init="random", n_init=8, random_state=s,
+                                max_iter=1000).fit_transform(D), metric=True)
+               for s in range(3))
+    assert result.stress == pytest.approx(best, abs=1e-4)
+    three = compute_mds(np.array([[0, 1, 3], [1, 0, 1], [3, 1, 0.0]]))
+    assert np.isfinite(three.coordinates).all()

@@ -156,8 +156,10 @@ def _sklearn_mds(D, *, n_components, metric, random_state):
     from sklearn.manifold import MDS
 
     params = inspect.signature(MDS).parameters
-    if "metric_mds" in params:  # scikit-learn >= 1.8
+    start = None
+    if "metric_mds" in params:  # scikit-learn >= 1.8: SMACOF from the classical solution
         kwargs = {"metric_mds": metric, "metric": "precomputed", "init": "classical_mds"}
+        start = _classical_start(D / (float(D.max()) or 1.0), n_components, random_state)
     else:
         kwargs = {"metric": metric, "dissimilarity": "precomputed", "n_init": 4}
     if "normalized_stress" in params:
@@ -167,8 +169,35 @@ def _sklearn_mds(D, *, n_components, metric, random_state):
         warnings.simplefilter("ignore", FutureWarning)
         mds = MDS(n_components=n_components, random_state=random_state, max_iter=1000,
                   **kwargs)
-        X = mds.fit_transform(D / scale)
+        X = mds.fit_transform(D / scale, init=start)
     return X * scale
+
+
+def _classical_start(D, n_components, random_state):
+    """Classical (Torgerson) MDS, as scikit-learn's ``ClassicalMDS``, as SMACOF's start.
+
+    Dissimilarities that break the triangle inequality (Spearman or CKA
+    distances between a few layers) give negative eigenvalues, whose square
+    roots scikit-learn turns into NaN. Here such a dimension starts instead
+    as small seeded noise (a zero column would stay zero under SMACOF), so
+    the map is still fitted in ``n_components`` dimensions.
+    """
+    from scipy import linalg
+    from sklearn.utils.extmath import svd_flip
+
+    B = D.astype(np.float64) ** 2
+    B -= B.mean(axis=0)
+    B -= B.mean(axis=1, keepdims=True)
+    B *= -0.5
+    w, U = linalg.eigh(B)
+    w, U = w[::-1][:n_components], U[:, ::-1][:, :n_components]
+    U, _ = svd_flip(U, None)
+    X = np.sqrt(np.clip(w, 0.0, None)) * U
+    flat = w <= 1e-12 * max(float(w[0]), 1e-12)
+    if flat.any():
+        noise = np.random.default_rng(random_state).standard_normal((len(D), int(flat.sum())))
+        X[:, flat] = 1e-3 * noise * (float(np.sqrt(max(w[0], 0.0))) or 1.0)
+    return X
 
 
 def _stress1(D, X, *, metric):
