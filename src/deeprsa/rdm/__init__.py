@@ -7,10 +7,14 @@
   that both executors run.
 - ``_compute``: :func:`compute_rdm` and :func:`compute_rdms`, from arrays or
   from the store in row tiles.
+- :mod:`.io`: :func:`load_rdms` reads brain, behavioural or other RDMs from
+  files (NumPy, CSV, MATLAB, rsatoolbox HDF5); :func:`match_stimuli` orders
+  them by a model's stimulus labels.
 """
 
 from ._compute import compute_rdm, compute_rdms
 from ._objects import RDM, RDMs
+from .io import from_rsatoolbox, load_rdms, match_stimuli
 from .measures import (
     ConstantPatternWarning,
     describe_measures,
@@ -19,7 +23,8 @@ from .measures import (
 )
 
 __all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms",
-           "describe_measures", "list_measures", "register_measure"]
+           "describe_measures", "from_rsatoolbox", "list_measures", "load_rdms",
+           "match_stimuli", "register_measure"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._compute import RDMTask as RDMTask  # noqa: E402
