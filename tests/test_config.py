@@ -104,7 +104,8 @@ ERRORS = {
     "top-level-key": (
         lambda d: d.update(modles=[]), "modles",
         "Unknown config key 'modles'. Did you mean 'models'? Allowed keys at the top level: "
-        "'analyses', 'compare', 'extract', 'models', 'outputs', 'rdm', 'stimuli', 'title'."),
+        "'analyses', 'compare', 'extract', 'models', 'outputs', 'rdm', 'stimuli', 'targets', "
+        "'title'."),
     "section-key": (
         lambda d: d.update(rdm={"measure": ["correlation"]}), "rdm.measure",
         "Unknown config key 'rdm.measure'. Did you mean 'rdm.measures'? Allowed keys in [rdm]: "
@@ -221,8 +222,9 @@ ERRORS = {
     "figure": (
         lambda d: d.update(outputs={"figures": ["mds_layer"]}), "outputs.figures[0]",
         "config key 'outputs.figures[0]': Unknown figure 'mds_layer'. Did you mean "
-        "'mds_layers'? Available: 'dimensionality', 'images', 'mds_layers', 'mds_model', "
-        "'mds_stimuli', 'model_rdm', 'multi_model_rdm', 'performance', 'rdm', 'rdms', 'srm'."),
+        "'mds_layers'? Available: 'dimensionality', 'images', 'layer_profile', 'mds_layers', "
+        "'mds_model', 'mds_stimuli', 'model_rdm', 'multi_model_rdm', 'performance', 'rdm', "
+        "'rdms', 'srm', 'target_weights'."),
     "format": (
         lambda d: d.update(outputs={"formats": ["png", "tiff"]}), "outputs.formats[1]",
         "config key 'outputs.formats[1]': Unknown format 'tiff'. Available: 'pdf', 'png', "

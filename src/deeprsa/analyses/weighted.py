@@ -91,11 +91,12 @@ class WeightedRSAResult:
     folds : pandas.DataFrame
         One row per fold: ``fold``, ``held_out`` (mean comparison over
         subjects of the fold's mixture with the target, on the held-out
-        stimuli), ``n_train``, ``n_test``.
+        stimuli; NaN when every weight is 0, i.e. no layer fits with a
+        positive weight), ``n_train``, ``n_test``.
     fold_weights : ndarray of shape (n_folds, n_layers)
         The weights of each fold's fit.
     held_out : float
-        Mean held-out score over the folds.
+        Mean held-out score over the folds (NaN folds left out).
     method : str
     target : str
     """
@@ -219,6 +220,7 @@ def weighted_rsa(rdms, target, *, model=None, layer=None, method: str = "cosine"
         "weight": full, "mean_weight": fold_weights.mean(axis=0),
         "sd_weight": fold_weights.std(axis=0, ddof=1) if len(fold_weights) > 1 else np.nan})
     folds = pd.DataFrame(folds)
+    # pandas' mean leaves NaN folds out (NaN when all are)
     return WeightedRSAResult(weights, folds, fold_weights, float(folds["held_out"].mean()),
                              method, _target_name(subjects))
 
@@ -239,6 +241,8 @@ def _score(layers, subjects, w, method):
     """Mean comparison over subjects of the mixture ``sum w_k RDM_k`` with the target."""
     from ..compare import compare_rdms
 
+    if not w.any():  # no layer fits with a positive weight: the mixture is a constant
+        return float("nan")
     mixture = np.asarray(layers.vectors(), dtype=np.float64).T @ w
     with np.errstate(invalid="ignore"):
         return float(np.mean(compare_rdms(mixture, subjects.vectors(dtype=np.float64),

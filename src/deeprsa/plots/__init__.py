@@ -22,7 +22,8 @@ after SRM alignment (Lu et al., 2018).
 One module per family of figures: :mod:`~deeprsa.plots.rdm`,
 :mod:`~deeprsa.plots.second_order`, :mod:`~deeprsa.plots.mds`,
 :mod:`~deeprsa.plots.variance`, :mod:`~deeprsa.plots.images`,
-:mod:`~deeprsa.plots.srm` and :mod:`~deeprsa.plots.performance`; the style and
+:mod:`~deeprsa.plots.srm`, :mod:`~deeprsa.plots.performance` and
+:mod:`~deeprsa.plots.profiles` (layers against brain or behavioural targets); the style and
 :func:`save_figure` are shared. The MDS embedding itself is
 :func:`deeprsa.analyses.compute_mds`.
 """
@@ -42,6 +43,7 @@ from ._base import (  # noqa: F401 - the artist ids are public, though not in __
 from .images import plot_images
 from .mds import plot_mds
 from .performance import plot_similarity_vs_performance
+from .profiles import plot_layer_profile, plot_weights
 from .rdm import plot_rdm, plot_rdms
 from .second_order import plot_model_rdm
 from .srm import plot_srm_trajectories
@@ -49,6 +51,7 @@ from .variance import plot_variance_explained
 
 __all__ = [
     "plot_images",
+    "plot_layer_profile",
     "plot_mds",
     "plot_model_rdm",
     "plot_rdm",
@@ -56,6 +59,7 @@ __all__ = [
     "plot_similarity_vs_performance",
     "plot_srm_trajectories",
     "plot_variance_explained",
+    "plot_weights",
     "save_figure",
 ]
 

@@ -10,6 +10,7 @@ from .comparisons import comparison_section, mds_section
 from .layers import decoding_section, dimensionality_section
 from .models import performance_section, srm_section
 from .rdms import rdm_section, stimuli_section
+from .targets import targets_section
 
 __all__ = ["RunContext", "Skip", "sections"]
 
@@ -18,6 +19,8 @@ def sections(config):
     """``[(step name, section)]`` that ``config`` asks for, in report order."""
     steps = [("stimuli", stimuli_section), ("RDMs", rdm_section),
              ("comparisons", comparison_section), ("MDS", mds_section)]
+    if config.targets:
+        steps.append(("targets", targets_section))
     analyses = config.analyses
     for name, wanted, section in (
             ("dimensionality", analyses.dimensionality, dimensionality_section),
