@@ -132,7 +132,7 @@ ERRORS = {
     "model-source": (
         lambda d: d["models"][0].update(spec="zo:convnet_s0"), "models[0].spec",
         "config key 'models[0].spec': Unknown model source 'zo'. Did you mean 'zoo'? "
-        "Available: 'checkpoint', 'module', 'timm', 'torchvision', 'zoo'."),
+        "Available: 'checkpoint', 'hf', 'module', 'open_clip', 'timm', 'torchvision', 'zoo'."),
     "spec-form": (
         lambda d: d["models"][0].update(spec="convnet_s0"), "models[0].spec",
         "config key 'models[0].spec' must be '<source>:<name>', e.g. 'zoo:convnet_s0'; got "
