@@ -124,8 +124,8 @@ class _CosineCov:
     """Whitened cosine: cosine of the double-centred second moments (Diedrichsen et al., 2021)."""
 
     name, input, kind, dot, defaults = "cosine_cov", "rdm", "similarity", True, {}
-    formula = ("a^T V^-1 b / sqrt(a^T V^-1 a b^T V^-1 b), V the covariance of RDM entries "
-               "under i.i.d. pattern noise; = <H A H, H B H>_F / (‖H A H‖ ‖H B H‖)")
+    formula = ("a^T V^-1 b / sqrt(a^T V^-1 a · b^T V^-1 b), V the covariance of RDM entries "
+               "under i.i.d. pattern noise (the cosine of the double-centred H A H and H B H)")
     value_range = "[-1, 1]"
     reference = _REFERENCE
     invariances = ("scaling",)
