@@ -53,7 +53,8 @@ def test_layer_profile_draws_every_part(profile_inputs):
         best = profile.best.set_index("model").loc[name]
         rows = profile.table[profile.table.model == name]
         assert_allclose(star.get_offsets()[0], [best.depth, rows.estimate.iloc[best.depth]])
-    assert cnn.get_ylabel() == "Spearman ρ with V4"
+    assert cnn.get_ylabel() == "Spearman ρ"
+    assert fig.get_suptitle() == "Layers against V4"
     # the noise-ceiling band spans the target's bounds
     band = _gids(cnn, GID_NOISE_CEILING)[0].get_extents()  # in display units: compare data
     lower, upper = profile.table.noise_ceiling_lower.iloc[0], profile.table.noise_ceiling_upper.iloc[0]

@@ -55,8 +55,9 @@ def plot_layer_profile(profile, *, model=None, alpha=0.05, title=None, path=None
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per model, layers along the bottom in depth order; the
-        line is the mean comparison with the target's RDMs, the band its
+        One panel per model, layers along the bottom in depth order, the
+        target named in the title; the line is the mean comparison with the
+        target's RDMs, the band its
         confidence interval, the grey band the noise ceiling (lower to upper
         bound; absent for a single target RDM), the star the layer chosen by
         cross-validation over stimuli, labelled with its held-out score.
@@ -100,12 +101,10 @@ def plot_layer_profile(profile, *, model=None, alpha=0.05, title=None, path=None
     margin = 0.08 * (top - bottom) if top > bottom else 0.1
     axes[0].set_ylim(bottom - 2.5 * margin, top + margin)  # room for the label at the bottom
     first = table.iloc[0]
-    ylabel = f"{_method_label(first['method'])} with {first['target']}"
     for ax in axes[::n_cols]:
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(_method_label(first["method"]))
     _legend(fig, table, alpha)
-    if title:
-        fig.suptitle(title)
+    fig.suptitle(title or f"Layers against {first['target']}")
     return _finish(fig, path)
 
 
@@ -168,7 +167,8 @@ def plot_weights(weighted, *, title=None, path=None):
     Returns
     -------
     matplotlib.figure.Figure
-        One bar per layer RDM (coloured by model, in depth order), its weight
+        One bar per layer RDM (coloured by model, as are the layer names;
+        dashed lines separate the models; in depth order), its weight
         fitted on every stimulus; the error bar is the standard deviation of
         the weights fitted in the cross-validation folds (cut at 0, as the
         weights are non-negative); the title gives the mean held-out score.
@@ -202,6 +202,12 @@ def plot_weights(weighted, *, title=None, path=None):
                   ha="right" if n > 4 else "center")
     if len(colours) > 1:
         from matplotlib.patches import Patch
+
+        for label, m in zip(ax.get_xticklabels(), models, strict=True):
+            label.set_color(colours[m])  # which model a layer belongs to, even at weight 0
+        for k in range(1, n):
+            if models[k] != models[k - 1]:
+                ax.axvline(k - 0.5, color="0.7", linewidth=0.6, linestyle="--")
 
         ax.legend(handles=[Patch(color=c, label=m) for m, c in colours.items()],
                   title="model", frameon=False)
