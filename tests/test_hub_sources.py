@@ -89,6 +89,29 @@ def test_hf_trained_weights_from_a_local_folder(tmp_path):
         assert torch.equal(model.module.state_dict()[name], tensor), name
 
 
+def _hub_cache(tmp_path, repo):
+    """An empty Hugging Face cache snapshot folder for ``repo`` (as huggingface_hub lays it)."""
+    folder = tmp_path / "hub" / ("models--" + repo.replace("/", "--"))
+    commit = "0" * 40
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    return folder / "snapshots" / commit
+
+
+@slow_import
+def test_hf_trained_weights_from_the_hub_cache(tmp_path, monkeypatch):
+    # Offline, a repository id loads from the local cache when its files are there.
+    transformers = pytest.importorskip("transformers")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    net = transformers.Dinov2Model(_hf_config("dinov2"))
+    net.save_pretrained(_hub_cache(tmp_path, "someone/tiny-dinov2"))
+    model = load_model("hf:someone/tiny-dinov2", weights="trained")
+    assert model.info["hf_class"] == "Dinov2Model"
+    assert model.weights_hash == load_model(net).weights_hash
+
+
 @slow_import
 def test_hf_preprocessing_follows_the_image_processor(tmp_path):
     transformers = pytest.importorskip("transformers")
@@ -166,6 +189,26 @@ def test_open_clip_checkpoint_file_and_missing_weights(tmp_path, tiny_open_clip)
     msg = f"open_clip:{tiny_open_clip} names no pretrained weights; add a tag"
     with pytest.raises(WeightsUnavailableError, match=re.escape(msg)):
         load_model(f"open_clip:{tiny_open_clip}", weights="trained")
+
+
+@slow_import
+def test_open_clip_trained_weights_from_the_hub_cache(tmp_path, monkeypatch, tiny_open_clip):
+    import open_clip
+    import torch
+    from huggingface_hub import constants
+    from open_clip import pretrained
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setitem(pretrained._PRETRAINED, tiny_open_clip,
+                        {"tiny": {"hf_hub": "someone/tiny-clip/"}})
+    torch.manual_seed(2)
+    full = open_clip.create_model(tiny_open_clip)
+    snapshot = _hub_cache(tmp_path, "someone/tiny-clip")
+    snapshot.mkdir(parents=True)
+    torch.save(full.state_dict(), snapshot / "open_clip_pytorch_model.bin")
+    model = load_model(f"open_clip:{tiny_open_clip}/tiny", weights="trained")
+    assert model.weights_hash == load_model(full.visual).weights_hash
+    assert model.info["open_clip_pretrained"] == "tiny"
 
 
 @slow_import
