@@ -490,7 +490,7 @@ def test_multi_model_rdm_reads_the_store_in_blocks(tmp_path, method):
     assert result.symmetric and result.n_entries == N_ENTRIES
 
 
-@pytest.mark.parametrize("method", ["spearman", "pearson", "cosine", "rho_a"])
+@pytest.mark.parametrize("method", ["spearman", "pearson", "cosine", "rho_a", "corr_cov"])
 def test_a_comparison_too_big_for_memory_ranks_each_rdm_once_into_the_store(tmp_path, method):
     store, rdms = _store_with_rdms(tmp_path)
     in_memory = compare_rdms(rdms, method=method)
