@@ -113,7 +113,7 @@ def test_python_m_deeprsa_cli_is_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("command, names", [
-    ("sources", ["checkpoint", "module", "timm", "torchvision", "zoo"]),
+    ("sources", ["checkpoint", "hf", "module", "open_clip", "timm", "torchvision", "zoo"]),
     ("reductions", ["cls_token", "flatten", "sketch", "spatial_mean", "subsample_units",
                     "token_mean"]),
     ("loaders", ["csv", "digits", "folder", "meta_json"]),

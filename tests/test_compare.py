@@ -67,9 +67,29 @@ def _rho_a(x, y):
     return 12 * np.dot(rx, ry) / (n ** 3 - n)
 
 
+def _whitened(x, y, keep=None, *, centre):
+    """Diedrichsen et al. (2021): x^T V^-1 y normalised, V the covariance of RDM entries
+    under i.i.d. pattern noise, restricted to the entries in ``keep``."""
+    n = int(round((1 + np.sqrt(1 + 8 * len(x))) / 2))
+    i, j = np.triu_indices(n, 1)
+    contrasts = np.zeros((len(i), n))
+    contrasts[np.arange(len(i)), i], contrasts[np.arange(len(i)), j] = 1, -1
+    V = (contrasts @ contrasts.T) ** 2
+    keep = np.ones(len(x), dtype=bool) if keep is None else keep
+    x, y, V = x[keep], y[keep], V[np.ix_(keep, keep)]
+    if centre:
+        x, y = x - x.mean(), y - y.mean()
+    inner = lambda a, b: a @ np.linalg.solve(V, b)  # noqa: E731
+    return inner(x, y) / np.sqrt(inner(x, x) * inner(y, y))
+
+
 # plain formulas for every method, used where a library reference does not fit
 FORMULAS = {**SCIPY, "rho_a": _rho_a,
-            "cosine": lambda x, y: x @ y / (np.linalg.norm(x) * np.linalg.norm(y))}
+            "cosine": lambda x, y: x @ y / (np.linalg.norm(x) * np.linalg.norm(y)),
+            "cosine_cov": lambda x, y, keep=None: _whitened(x, y, keep, centre=False),
+            "corr_cov": lambda x, y, keep=None: _whitened(x, y, keep, centre=True)}
+# Whitened methods keep the layout of the RDM: a missing entry is left out of V too.
+WHITENED = ("corr_cov", "cosine_cov")
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["no_ties", "ties"])
@@ -84,7 +104,8 @@ def test_rdm_methods_match_scipy(method, ties):
 
 
 RSATOOLBOX = {"spearman": "spearman", "pearson": "corr", "cosine": "cosine",
-              "kendall_tau_a": "tau-a", "kendall_tau_b": "kendall", "rho_a": "rho-a"}
+              "kendall_tau_a": "tau-a", "kendall_tau_b": "kendall", "rho_a": "rho-a",
+              "corr_cov": "corr_cov", "cosine_cov": "cosine_cov"}
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["no_ties", "ties"])
@@ -213,7 +234,11 @@ def test_nan_entries_are_left_out_of_every_comparison_and_reported(method):
     keep = np.ones(N_ENTRIES, dtype=bool)
     keep[[3, 7]] = False
     # the same numbers as comparing the clean entries only
-    expected = [[FORMULAS[method](x[keep], y[keep]) for y in v] for x in v]
+    if method in WHITENED:
+        expected = [[FORMULAS[method](np.nan_to_num(x), np.nan_to_num(y), keep) for y in v]
+                    for x in v]
+    else:
+        expected = [[FORMULAS[method](x[keep], y[keep]) for y in v] for x in v]
     assert_allclose(result.matrix, expected, rtol=RTOL)
     assert result.n_entries == N_ENTRIES - 2
     assert (result.table["n_entries"] == N_ENTRIES - 2).all()
@@ -465,7 +490,7 @@ def test_multi_model_rdm_reads_the_store_in_blocks(tmp_path, method):
     assert result.symmetric and result.n_entries == N_ENTRIES
 
 
-@pytest.mark.parametrize("method", ["spearman", "pearson", "cosine", "rho_a"])
+@pytest.mark.parametrize("method", ["spearman", "pearson", "cosine", "rho_a", "corr_cov"])
 def test_a_comparison_too_big_for_memory_ranks_each_rdm_once_into_the_store(tmp_path, method):
     store, rdms = _store_with_rdms(tmp_path)
     in_memory = compare_rdms(rdms, method=method)

@@ -301,7 +301,8 @@ def test_mutual_knn_does_not_depend_on_the_block_size(prototypes):
 RDM_METHODS = list_methods(input="rdm")
 # The documented result of comparing a constant RDM with a tie-free one (docs/comparisons.md)
 CONSTANT = {"pearson": "nan", "spearman": "nan", "kendall_tau_b": "nan",
-            "kendall_tau_a": 0.0, "rho_a": 0.0, "cosine": "formula"}
+            "kendall_tau_a": 0.0, "rho_a": 0.0, "cosine": "formula",
+            "corr_cov": "nan", "cosine_cov": "formula"}
 
 
 def test_every_rdm_method_documents_its_constant_result():

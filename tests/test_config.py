@@ -104,7 +104,8 @@ ERRORS = {
     "top-level-key": (
         lambda d: d.update(modles=[]), "modles",
         "Unknown config key 'modles'. Did you mean 'models'? Allowed keys at the top level: "
-        "'analyses', 'compare', 'extract', 'models', 'outputs', 'rdm', 'stimuli', 'title'."),
+        "'analyses', 'compare', 'extract', 'models', 'outputs', 'rdm', 'stimuli', 'targets', "
+        "'title'."),
     "section-key": (
         lambda d: d.update(rdm={"measure": ["correlation"]}), "rdm.measure",
         "Unknown config key 'rdm.measure'. Did you mean 'rdm.measures'? Allowed keys in [rdm]: "
@@ -131,7 +132,7 @@ ERRORS = {
     "model-source": (
         lambda d: d["models"][0].update(spec="zo:convnet_s0"), "models[0].spec",
         "config key 'models[0].spec': Unknown model source 'zo'. Did you mean 'zoo'? "
-        "Available: 'checkpoint', 'module', 'timm', 'torchvision', 'zoo'."),
+        "Available: 'checkpoint', 'hf', 'module', 'open_clip', 'timm', 'torchvision', 'zoo'."),
     "spec-form": (
         lambda d: d["models"][0].update(spec="convnet_s0"), "models[0].spec",
         "config key 'models[0].spec' must be '<source>:<name>', e.g. 'zoo:convnet_s0'; got "
@@ -222,9 +223,10 @@ ERRORS = {
     "figure": (
         lambda d: d.update(outputs={"figures": ["mds_layer"]}), "outputs.figures[0]",
         "config key 'outputs.figures[0]': Unknown figure 'mds_layer'. Did you mean "
-        "'mds_layers'? Available: 'anova', 'cka', 'dimensionality', 'images', 'mds_layers', "
-        "'mds_model', 'mds_stimuli', 'meta_rdm', 'model_rdm', 'multi_model_rdm', 'performance', "
-        "'rdm', 'rdm_stack', 'rdms', 'srm', 'subsets', 'third_order'."),
+        "'mds_layers'? Available: 'anova', 'cka', 'dimensionality', 'images', 'layer_profile', "
+        "'mds_layers', 'mds_model', 'mds_stimuli', 'meta_rdm', 'model_rdm', 'multi_model_rdm', "
+        "'performance', 'rdm', 'rdm_stack', 'rdms', 'srm', 'subsets', 'target_weights', "
+        "'third_order'."),
     "format": (
         lambda d: d.update(outputs={"formats": ["png", "tiff"]}), "outputs.formats[1]",
         "config key 'outputs.formats[1]': Unknown format 'tiff'. Available: 'pdf', 'png', "

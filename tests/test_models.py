@@ -8,7 +8,8 @@ from deeprsa.models import Preprocessing, WeightsUnavailableError, list_sources,
 
 
 def test_sources_registry():
-    assert list_sources() == ["checkpoint", "module", "timm", "torchvision", "zoo"]
+    assert list_sources() == ["checkpoint", "hf", "module", "open_clip", "timm", "torchvision",
+                              "zoo"]
 
 
 def test_random_weights_are_seeded():

@@ -481,14 +481,14 @@ def test_plot_rdm_stack_titles_panels_by_group_and_refuses_other_labels(stacked)
         plot_rdm_stack([stack[0], other])
 
 
-def test_plot_layer_profile_puts_models_with_other_layers_on_relative_depth():
-    from deeprsa.plots import plot_layer_profile
+def test_plot_layer_values_puts_models_with_other_layers_on_relative_depth():
+    from deeprsa.plots import plot_layer_values
 
     table = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 2,
                           "layer": ["c1", "c2", "fc", "f1", "f2"],
                           "fraction_selective": [0.1, 0.5, 0.9, 0.2, 0.4]})
-    ax = plot_layer_profile(table, y="fraction_selective").axes[0]
+    ax = plot_layer_values(table, y="fraction_selective").axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["first layer", "last layer"]
     assert_allclose(ax.get_lines()[1].get_xdata(), [0, 1])
-    same = plot_layer_profile(table[table["model"] == "a"], y="fraction_selective").axes[0]
+    same = plot_layer_values(table[table["model"] == "a"], y="fraction_selective").axes[0]
     assert [t.get_text() for t in same.get_xticklabels()] == ["c1", "c2", "fc"]

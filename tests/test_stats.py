@@ -33,7 +33,8 @@ SAME64 = {"rtol": 0, "atol": 1e-12}
 RDM_METHODS = list_methods(input="rdm")
 # deeprsa method -> rsatoolbox method of the same formula
 RSATOOLBOX_METHODS = {"spearman": "spearman", "pearson": "corr", "cosine": "cosine",
-                      "kendall_tau_a": "tau-a", "rho_a": "rho-a"}
+                      "kendall_tau_a": "tau-a", "rho_a": "rho-a", "corr_cov": "corr_cov",
+                      "cosine_cov": "cosine_cov"}
 
 
 def _distances(X):
@@ -408,7 +409,8 @@ def _rsatoolbox_result(result, candidates, seeds, over, method, n):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # rsatoolbox: noise ceiling of tau
-@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall_tau_a"])
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall_tau_a", "corr_cov",
+                                    "cosine_cov"])
 @pytest.mark.parametrize("over", ["stimuli", "seeds", "both"])
 def test_rdm_bootstrap_matches_rsatoolbox(seed_rdms, over, method):
     # Same resamples fed to rsatoolbox: equal bootstrap values (duplicated stimulus pairs
@@ -585,8 +587,9 @@ def test_noise_ceiling_direct_reference(seed_rdms):
 
 @pytest.mark.parametrize("rdms, method, msg", [
     (1, "spearman", "A noise ceiling needs RDMs from at least 2 seeds, got 1."),
-    (5, "linear_cka", "Unknown method 'linear_cka'. Available: 'cosine', 'kendall_tau_a', "
-                      "'kendall_tau_b', 'pearson', 'rho_a', 'spearman'."),
+    (5, "linear_cka", "Unknown method 'linear_cka'. Available: 'corr_cov', 'cosine', "
+                      "'cosine_cov', 'kendall_tau_a', 'kendall_tau_b', 'pearson', 'rho_a', "
+                      "'spearman'."),
 ])
 def test_noise_ceiling_errors(seed_rdms, rdms, method, msg):
     _, seeds = seed_rdms

@@ -30,7 +30,7 @@ _HOMES = {
     # first-order RDMs
     "RDM": "rdm", "RDMs": "rdm", "ConstantPatternWarning": "rdm", "compute_rdm": "rdm",
     "compute_rdms": "rdm", "describe_measures": "rdm", "list_measures": "rdm",
-    "register_measure": "rdm",
+    "load_rdms": "rdm", "register_measure": "rdm",
     # comparisons
     "ComparisonResult": "compare", "compare_rdms": "compare",
     "compare_representations": "compare", "compute_meta_rdms": "compare",

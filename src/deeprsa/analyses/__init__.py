@@ -1,4 +1,5 @@
-"""Analyses of layers: dimensionality, decoding, unit ANOVA, stimulus subsets, performance, MDS.
+"""Analyses of layers: dimensionality, decoding, unit ANOVA, stimulus subsets, performance, MDS,
+and comparisons with targets from outside (layer profiles, weighted RSA).
 
 Each analysis is one function over an array or a store (every selected layer)
 that returns a tidy pandas table with ``model`` and ``layer`` columns;
@@ -17,10 +18,14 @@ from .performance_measures import (
     register_performance_measure,
 )
 from .subsets import extreme_subset, target_subset
+from .targets import LayerProfileResult, layer_profile
+from .weighted import WeightedRSAResult, weighted_rsa
 from .zoo_predictions import read_zoo_predictions
 
 __all__ = [
+    "LayerProfileResult",
     "MDSResult",
+    "WeightedRSAResult",
     "class_structure",
     "compute_mds",
     "decode",
@@ -28,6 +33,7 @@ __all__ = [
     "dimensionality",
     "explained_variance",
     "extreme_subset",
+    "layer_profile",
     "list_performance_measures",
     "participation_ratio",
     "performance_similarity",
@@ -37,4 +43,5 @@ __all__ = [
     "target_subset",
     "unit_anova",
     "unit_selectivity",
+    "weighted_rsa",
 ]

@@ -272,8 +272,23 @@ def measures_cmd():
                    ".parquet].")
 @click.option("--working-memory", type=float, default=1024, show_default=True,
               help="MiB for blocks of prepared RDM vectors.")
+@click.option("--target", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Compare every layer with these brain or behavioural RDMs instead (.npy, "
+                   ".npz, .csv, .mat, .h5; docs/targets.md): the layer profile.")
+@click.option("--target-labels", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Text file of the target's stimulus ids (one per line), for files "
+                   "without labels.")
+@click.option("--over", type=click.Choice(["stimuli", "subjects", "both"]), default="stimuli",
+              show_default=True, help="With --target: what the bootstrap resamples.")
+@click.option("--n-resamples", type=int, default=1000, show_default=True,
+              help="With --target: bootstrap resamples.")
+@click.option("--cv", type=int, default=5, show_default=True,
+              help="With --target: folds over stimuli that choose the best layer.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="With --target: seeds the bootstrap and the folds.")
 @_api_errors
-def compare_cmd(store, method, models, measure, params, table_path, working_memory):
+def compare_cmd(store, method, models, measure, params, table_path, working_memory, target,
+                target_labels, over, n_resamples, cv, seed):
     """Model RDMs and the multi-model RDM of every layer in a store.
 
     A model RDM holds, for every pair of one model's layers, the dissimilarity
@@ -281,12 +296,24 @@ def compare_cmd(store, method, models, measure, params, table_path, working_memo
     RDM does the same across the layers of all models, as in the
     object-classification RSA study. Writes the multi-model matrix and one model matrix per model into the
     store (kind "comparisons"), and the table of all pairs as parquet.
+
+    With --target, every layer is compared with brain or behavioural RDMs
+    instead (one per subject): the mean comparison, a bootstrap interval, the
+    noise ceiling, corrected p-values and each model's best layer chosen by
+    cross-validation over stimuli (docs/targets.md).
     """
     from pathlib import Path
 
     from ..compare import multi_model_rdm
     from ..store import Store
 
+    if target is not None:
+        from .targets import compare_with_target
+
+        return compare_with_target(store, target, labels=target_labels, method=method,
+                                   models=models, measure=measure, over=over,
+                                   n_resamples=n_resamples, cv=cv, seed=seed,
+                                   table_path=table_path)
     handle = Store(store)
     filters = {} if measure is None else {"measure": measure}
     result = multi_model_rdm(handle, list(models) or None, method=method,

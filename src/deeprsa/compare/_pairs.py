@@ -250,6 +250,8 @@ def _pairwise(spec, params, sides, *, working_memory, n_jobs=1):
     valid = _common_mask(sides) if spec.input == "rdm" else None
 
     def prepare(x):
+        if valid is not None and hasattr(spec, "prepare_masked"):  # whitened methods
+            return spec.prepare_masked(x, valid, **params)
         return spec.prepare(x if valid is None else x[valid], **params)
 
     prepared = []

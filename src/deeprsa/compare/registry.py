@@ -17,7 +17,7 @@ import inspect
 from .._deprecation import keyword_only
 from .._validation import Registry, check_option, suggest
 from ..rdm.measures import INVARIANCES, _check_invariances
-from . import rdm_methods, representation_methods
+from . import rdm_methods, representation_methods, whitened
 
 __all__ = ["RDM_INVARIANCES", "describe_methods", "list_methods", "register_method"]
 
@@ -34,7 +34,7 @@ _METHODS = Registry("comparison method")
 _INPUTS = ("rdm", "representation")
 _KINDS = ("similarity", "distance")
 
-for _cls in rdm_methods.METHODS + representation_methods.METHODS:
+for _cls in rdm_methods.METHODS + whitened.METHODS + representation_methods.METHODS:
     _check_invariances(_cls.invariances, *_VOCABULARIES[_cls.input])
     _METHODS.register(_cls.name)(_cls())
 
@@ -143,7 +143,7 @@ def list_methods(*, input: str | None = None) -> list[str]:
     Examples
     --------
     >>> list_methods(input="rdm")
-    ['cosine', 'kendall_tau_a', 'kendall_tau_b', 'pearson', 'rho_a', 'spearman']
+    ['corr_cov', 'cosine', 'cosine_cov', 'kendall_tau_a', 'kendall_tau_b', 'pearson', 'rho_a', 'spearman']
     """
     if input not in (None, "rdm", "representation"):
         raise ValueError(f"input must be None, 'rdm' or 'representation', got {input!r}.")

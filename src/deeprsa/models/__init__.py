@@ -4,6 +4,7 @@
 sources are listed by :func:`list_sources`.
 """
 
+from . import hub_sources as _hub_sources  # noqa: F401  (hf: and open_clip:, imported lazily)
 from . import sources as _sources  # noqa: F401  (registers the built-in sources)
 from ._registry import (
     LoadedModel,

@@ -39,9 +39,11 @@ from .config import (
     SRMPlan,
     StimuliPlan,
     SubsetsPlan,
+    TargetPlan,
 )
 
-_TOP = ("title", "stimuli", "models", "extract", "rdm", "compare", "analyses", "outputs")
+_TOP = ("title", "stimuli", "models", "extract", "rdm", "compare", "analyses", "outputs",
+        "targets")
 _MODEL_KEYS = ("spec", "weights", "seed", "seeds", "name", "group", "layers", "reduction")
 _ANALYSES = {"mds": MDSPlan, "dimensionality": DimensionalityPlan, "srm": SRMPlan,
              "performance": PerformancePlan, "decoding": DecodingPlan,
@@ -143,8 +145,10 @@ def _build(data, *, base_dir):
     compare = _section(data, "compare", {"methods": _methods}, ComparePlan)
     analyses = _analyses(data.get("analyses", {}), stimuli=stimuli, rdm=rdm)
     outputs = _outputs(data.get("outputs", {}), models)
+    targets = _targets(data.get("targets", []))
     return RunConfig(title=title, stimuli=stimuli, models=models, extract=extract, rdm=rdm,
-                     compare=compare, analyses=analyses, outputs=outputs, base_dir=base_dir)
+                     compare=compare, analyses=analyses, outputs=outputs, targets=targets,
+                     base_dir=base_dir)
 
 
 def _size(key, value):
@@ -409,3 +413,25 @@ def _figures(key, value):
 def _formats(key, value):
     return tuple(_option(k, v, _FORMATS, "format") for k, v in _each(key, value))
 
+
+
+def _targets(value):
+    """``[[targets]]`` tables: brain or behavioural RDMs every layer is compared with."""
+    from ._parse_targets import target_checks
+
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("targets", "config key 'targets' must hold [[targets]] tables, got "
+                                     f"{value!r}.")
+    checks = target_checks()
+    plans = []
+    for i, table in enumerate(value):
+        where = f"targets[{i}]"
+        _check_keys(table, checks, where)
+        if "path" not in table:
+            raise ConfigError(f"{where}.path", f"config key '{where}.path' is missing: name the "
+                                               "RDM file, e.g. path = \"fmri_it.npz\".")
+        values = {k: checks[k](f"{where}.{k}", v) for k, v in table.items()}
+        plans.append(TargetPlan(**values, index=i))
+    return tuple(plans)

@@ -34,6 +34,7 @@ __all__ = [
     "FIGURES",
     "ModelPlan",
     "RunConfig",
+    "TargetPlan",
     "load_config",
 ]
 
@@ -56,6 +57,9 @@ FIGURES = {
     "anova": "the fraction of units selective for a column (ANOVA) in every layer",
     "subsets": "the most dissimilar stimuli in the last layer of each focus model",
     "cka": "a representation method (CKA, ...) between every pair of a focus model's layers",
+    "layer_profile": "each model's layers against each target: score by depth, CI, noise "
+                     "ceiling, best layer",
+    "target_weights": "weighted RSA: the weight of every layer fitted to each target",
 }
 
 _WEIGHT_KINDS = ("trained", "random")
@@ -336,6 +340,53 @@ class AnalysesPlan:
 
 
 @dataclass(frozen=True)
+class TargetPlan:
+    """Brain or behavioural RDMs that every layer is compared with (a ``[[targets]]`` table).
+
+    Attributes
+    ----------
+    path : str
+        The file (``deeprsa.load_rdms``: .npy, .npz, .csv, .mat, .h5/.hdf5).
+    name : str or None
+        Its name in tables and figures (default: the file's stem).
+    key, format : str or None
+        Which variable of the file holds the RDMs; its format, whatever the suffix.
+    labels : str, tuple of str or None
+        The stimulus ids of the rows, for files without labels: a text file (one
+        id per line) or a list.
+    method : str
+        The comparison of each layer with the target (a registered RDM method).
+    over : {"stimuli", "subjects", "both"}
+        What the bootstrap resamples.
+    n_resamples, confidence, correction, cv
+        Bootstrap resamples, interval coverage, p-value correction across layers,
+        folds that choose the best layer.
+    weighted : str or None
+        Also fit weighted RSA with this method (``true`` in the config: cosine).
+    """
+
+    path: str
+    name: str | None = None
+    key: str | None = None
+    format: str | None = None
+    labels: str | tuple | None = None
+    method: str = "spearman"
+    over: str = "stimuli"
+    n_resamples: int = 1000
+    confidence: float = 0.95
+    correction: str = "fdr_bh"
+    cv: int = 5
+    weighted: str | None = None
+    index: int | None = field(default=None, compare=False, repr=False)
+    """Position of the ``[[targets]]`` table (for error messages)."""
+
+    @property
+    def key_name(self) -> str:
+        """The config key of this target's table, e.g. ``"targets[0]"``."""
+        return "targets" if self.index is None else f"targets[{self.index}]"
+
+
+@dataclass(frozen=True)
 class OutputsPlan:
     """Where results go, which figures are drawn, for which (focus) models."""
 
@@ -364,6 +415,8 @@ class RunConfig:
     compare : ComparePlan
     analyses : AnalysesPlan
     outputs : OutputsPlan
+    targets : tuple of TargetPlan
+        Brain or behavioural RDMs every layer is compared with (``[[targets]]``).
     base_dir : str or None
         Folder relative paths are resolved against (the TOML file's folder).
 
@@ -380,7 +433,7 @@ class RunConfig:
     >>> RunConfig.from_dict({"stimuli": {"source": "digits"}, "modles": []})
     Traceback (most recent call last):
     ...
-    deeprsa.pipeline.config.ConfigError: Unknown config key 'modles'. Did you mean 'models'? Allowed keys at the top level: 'analyses', 'compare', 'extract', 'models', 'outputs', 'rdm', 'stimuli', 'title'.
+    deeprsa.pipeline.config.ConfigError: Unknown config key 'modles'. Did you mean 'models'? Allowed keys at the top level: 'analyses', 'compare', 'extract', 'models', 'outputs', 'rdm', 'stimuli', 'targets', 'title'.
     """
 
     stimuli: StimuliPlan
@@ -391,6 +444,7 @@ class RunConfig:
     compare: ComparePlan = field(default_factory=ComparePlan)
     analyses: AnalysesPlan = field(default_factory=AnalysesPlan)
     outputs: OutputsPlan = field(default_factory=OutputsPlan)
+    targets: tuple[TargetPlan, ...] = ()
     base_dir: str | None = None
 
     @classmethod
@@ -421,9 +475,9 @@ class RunConfig:
             if f.name == "base_dir":
                 continue
             value = getattr(self, f.name)
-            if f.name == "models":
-                out["models"] = [_plain({k: v for k, v in asdict(m).items() if k != "index"})
-                                 for m in value]
+            if f.name in ("models", "targets"):
+                out[f.name] = [_plain({k: v for k, v in asdict(m).items() if k != "index"})
+                               for m in value]
             elif f.name == "analyses":
                 out["analyses"] = {k: (False if v is None else _plain(v))
                                    for k, v in asdict(value).items()}

@@ -259,7 +259,10 @@ def resolve_layer(spec: str, layers, model: str, key: str) -> str:
 
 def _check_analyses(plan: Plan) -> None:
     """Every analysis option that names a layer or a column, checked against the plan."""
+    from .sections.targets import check_targets
+
     analyses, columns = plan.config.analyses, list(plan.stimuli.metadata.columns)
+    check_targets(plan.config, plan.stimuli.stimulus_ids)  # they load and label the stimuli
     if analyses.srm is not None:
         for m in plan.models:
             resolve_layer(analyses.srm.layer, list(m.layers), m.model.name, "analyses.srm.layer")

@@ -23,7 +23,8 @@ One module per family of figures: :mod:`~deeprsa.plots.rdm`,
 :mod:`~deeprsa.plots.second_order`, :mod:`~deeprsa.plots.mds`,
 :mod:`~deeprsa.plots.variance`, :mod:`~deeprsa.plots.images`,
 :mod:`~deeprsa.plots.srm`, :mod:`~deeprsa.plots.performance` and
-:mod:`~deeprsa.plots.stacks` (stacks of RDMs over entries, values per layer); the style and
+:mod:`~deeprsa.plots.stacks` (stacks of RDMs over entries, values per layer),
+:mod:`~deeprsa.plots.profiles` (layers against brain or behavioural targets); the style and
 :func:`save_figure` are shared. The MDS embedding itself is
 :func:`deeprsa.analyses.compute_mds`.
 """
@@ -48,15 +49,17 @@ from ._base import (  # noqa: F401 - the artist ids are public, though not in __
 from .images import plot_images
 from .mds import plot_mds
 from .performance import plot_similarity_vs_performance
+from .profiles import plot_layer_profile, plot_weights
 from .rdm import plot_rdm, plot_rdms
 from .second_order import plot_model_rdm
 from .srm import plot_srm_trajectories
-from .stacks import plot_layer_profile, plot_rdm_stack
+from .stacks import plot_layer_values, plot_rdm_stack
 from .variance import plot_variance_explained
 
 __all__ = [
     "plot_images",
     "plot_layer_profile",
+    "plot_layer_values",
     "plot_mds",
     "plot_model_rdm",
     "plot_rdm",
@@ -65,6 +68,7 @@ __all__ = [
     "plot_similarity_vs_performance",
     "plot_srm_trajectories",
     "plot_variance_explained",
+    "plot_weights",
     "save_figure",
 ]
 

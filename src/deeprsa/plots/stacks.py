@@ -3,7 +3,7 @@
 :func:`plot_rdm_stack` draws RDMs over the same few entries (the colour RDM
 of each object of pytorch_feature_analysis, or the meta-RDM of each layer)
 in one grid on one colour scale, entries in their own order with their
-labels on the axes. :func:`plot_layer_profile` draws one value of a tidy
+labels on the axes. :func:`plot_layer_values` draws one value of a tidy
 table per layer, a line per model (e.g. the fraction of units an ANOVA finds
 selective).
 """
@@ -132,7 +132,7 @@ def _title(provenance, k) -> str:
 
 
 @_styled
-def plot_layer_profile(table, *, y, ylabel=None, x="layer", group="model", ylim=None,
+def plot_layer_values(table, *, y, ylabel=None, x="layer", group="model", ylim=None,
                        title=None, ax=None, path=None):
     """One value per layer, a line per model, layers in the order of the table.
 
@@ -166,7 +166,7 @@ def plot_layer_profile(table, *, y, ylabel=None, x="layer", group="model", ylim=
     >>> import pandas as pd
     >>> table = pd.DataFrame({"model": ["a", "a", "b", "b"], "layer": ["c1", "fc"] * 2,
     ...                       "fraction_selective": [0.2, 0.8, 0.1, 0.5]})
-    >>> fig = plot_layer_profile(table, y="fraction_selective")
+    >>> fig = plot_layer_values(table, y="fraction_selective")
     >>> [line.get_label() for line in fig.axes[0].get_lines()]
     ['a', 'b']
     """

@@ -12,11 +12,15 @@
 - :mod:`.stacks` (with ``_entries``): stacks of RDMs, one per group of stimuli,
   over entries (averaged conditions), unit subsets and label permutations.
 - :mod:`.units`: the registry of unit-subset rules.
+- :mod:`.io`: :func:`load_rdms` reads brain, behavioural or other RDMs from
+  files (NumPy, CSV, MATLAB, rsatoolbox HDF5); :func:`match_stimuli` orders
+  them by a model's stimulus labels.
 """
 
 from ._collection import RDMs
 from ._compute import compute_rdm, compute_rdms
 from ._objects import RDM
+from .io import from_rsatoolbox, load_rdms, match_stimuli
 from .measures import (
     ConstantPatternWarning,
     describe_measures,
@@ -26,8 +30,8 @@ from .measures import (
 from .units import list_unit_rules, register_unit_rule
 
 __all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms",
-           "describe_measures", "list_measures", "list_unit_rules", "register_measure",
-           "register_unit_rule"]
+           "describe_measures", "from_rsatoolbox", "list_measures", "list_unit_rules",
+           "load_rdms", "match_stimuli", "register_measure", "register_unit_rule"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._objects import stimulus_key as stimulus_key  # noqa: E402

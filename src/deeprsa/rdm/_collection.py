@@ -170,6 +170,16 @@ class RDMs:
             pattern_descriptors={"stimulus_ids": list(self.stimulus_ids)},
         )
 
+    @classmethod
+    def from_rsatoolbox(cls, rdms, *, pattern_descriptor=None) -> RDMs:
+        """An ``rsatoolbox.rdm.RDMs`` as deeprsa RDMs: the inverse of :meth:`to_rsatoolbox`.
+
+        See :func:`deeprsa.rdm.from_rsatoolbox` (rdm descriptors become provenance).
+        """
+        from .io import from_rsatoolbox
+
+        return from_rsatoolbox(rdms, pattern_descriptor=pattern_descriptor)
+
 
 def _checked(rdms) -> list:
     rdms = list(rdms)

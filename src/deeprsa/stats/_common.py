@@ -49,10 +49,22 @@ class _Comparator:
     def _prepare(self, v):
         return self.spec.prepare(v, **self.params)
 
-    def matrix(self, VA, VB):
-        """Values for every pair of rows of ``VA`` (n_a, m) and ``VB`` (n_b, m)."""
-        pa = [self._prepare(v) for v in VA]
-        pb = [self._prepare(v) for v in VB]
+    def matrix(self, VA, VB, valid=None):
+        """Values for every pair of rows of ``VA`` (n_a, m) and ``VB`` (n_b, m).
+
+        ``valid`` (a mask of the m entries) leaves the others out of every
+        comparison; a whitened method keeps the RDM's layout, as rsatoolbox does.
+        """
+        if valid is not None and valid.all():
+            valid = None
+        if valid is not None and hasattr(self.spec, "prepare_masked"):
+            def prepare(v):
+                return self.spec.prepare_masked(v, valid, **self.params)
+        else:
+            def prepare(v):
+                return self._prepare(v if valid is None else v[valid])
+        pa = [prepare(v) for v in VA]
+        pb = [prepare(v) for v in VB]
         if self.spec.dot:
             ma = np.array([p[0] for p in pa], dtype=np.float64)
             mb = np.array([p[0] for p in pb], dtype=np.float64)

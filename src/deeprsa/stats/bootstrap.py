@@ -284,8 +284,7 @@ def _compare_mean(comparator, A, B, stimuli, seeds, per_pair):
     i, j = np.triu_indices(len(stimuli), k=1)
     si, sj = stimuli[i], stimuli[j]
     keep = si != sj
-    si, sj = si[keep], sj[keep]
-    values = comparator.matrix(A[:, si, sj], B[unique][:, si, sj])
+    values = comparator.matrix(A[:, si, sj], B[unique][:, si, sj], valid=keep)
     if per_pair:
         return values
     return values @ counts / counts.sum()

@@ -34,7 +34,8 @@ def _rms_rows(V):
 # How RDMs are pooled into the best-fitting average under each comparison method
 # (rsatoolbox's pool_rdm): the mean of what the method compares.
 _POOLING = {"spearman": _rank_rows, "rho_a": _rank_rows, "kendall_tau_a": _rank_rows,
-            "kendall_tau_b": _rank_rows, "pearson": _zscore_rows, "cosine": _rms_rows}
+            "kendall_tau_b": _rank_rows, "pearson": _zscore_rows, "cosine": _rms_rows,
+            "corr_cov": _zscore_rows, "cosine_cov": _rms_rows}
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,9 +81,9 @@ def noise_ceiling(rdms, *, method: str = "spearman") -> NoiseCeilingResult:
         At least 2 RDMs over the same stimuli.
     method : str, default="spearman"
         ``spearman``, ``rho_a``, ``kendall_tau_a``, ``kendall_tau_b``
-        (pooled as the mean rank), ``pearson`` (mean z-score) or ``cosine``
-        (mean after dividing by the root mean square), as rsatoolbox's
-        ``pool_rdm``.
+        (pooled as the mean rank), ``pearson`` and ``corr_cov`` (mean
+        z-score) or ``cosine`` and ``cosine_cov`` (mean after dividing by the
+        root mean square), as rsatoolbox's ``pool_rdm``.
 
     Returns
     -------

@@ -14,6 +14,7 @@ from .rdms import rdm_section, stimuli_section
 from .selectivity import anova_section
 from .stacks import meta_rdm_section, stack_section
 from .subsets import subsets_section
+from .targets import targets_section
 
 __all__ = ["RunContext", "Skip", "sections"]
 
@@ -24,6 +25,8 @@ def sections(config):
     if config.rdm.stacked:
         steps.append(("RDM stack", stack_section))
     steps += [("comparisons", comparison_section), ("MDS", mds_section)]
+    if config.targets:
+        steps.append(("targets", targets_section))
     analyses = config.analyses
     for name, wanted, section in (
             ("meta-RDMs", analyses.meta_rdm, meta_rdm_section),

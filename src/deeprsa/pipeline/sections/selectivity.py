@@ -34,9 +34,9 @@ def anova_section(run: RunContext) -> None:
                 f"are selective for {spec.column!r}, the most of its layers.")
     if not run.wants("anova"):
         return
-    from ...plots import plot_layer_profile
+    from ...plots import plot_layer_values
 
-    fig = plot_layer_profile(table, y="fraction_selective", ylim=(-0.02, 1.02),
+    fig = plot_layer_values(table, y="fraction_selective", ylim=(-0.02, 1.02),
                              ylabel=f"fraction of units selective for {spec.column}")
     run.record.add_figure(
         fig, "anova", section=S_ANOVA, title=f"Units selective for {spec.column!r}, by layer",
