@@ -283,3 +283,48 @@ def test_the_report_lists_the_sketched_layers_and_their_fidelity(tmp_path):
     assert (table["k"] < table["units"]).all()
     run = json.loads((run_dir / "run.json").read_text())
     assert any("are sketched (approximate RDMs)" in n["text"] for n in run["notes"])
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+@pytest.fixture
+def out_of_core(monkeypatch):
+    """Working memory of a few bytes: the multi-model RDM ranks each RDM into the store."""
+    from deeprsa.compare import _store
+
+    monkeypatch.setattr(_store, "_MIB", 1)
+
+
+def test_ranks_of_an_out_of_core_comparison_count_and_are_freed(tmp_path, out_of_core):
+    from deeprsa.compare import ComparisonResult
+    from deeprsa.pipeline.passes import prepared_bytes
+
+    plan = build_plan(config(keep="rdms", max_disk=BUDGET))
+    n_entries = N * (N - 1) // 2
+    assert prepared_bytes(plan) == 12 * n_entries * 4  # int32 ranks of the 12 RDMs
+    store = Store(run_store_stages(config(keep="rdms", max_disk=BUDGET), out_dir=tmp_path / "a",
+                                   progress=False), mode="r")
+    assert store.select("prepared", complete=None, strict=False).empty
+    kept = Store(run_store_stages(config(max_disk=10**9), out_dir=tmp_path / "b",
+                                  progress=False), mode="r")
+    assert len(kept.select("prepared")) == 12  # keep = "activations": reused by a rerun
+
+    def values(s):
+        return ComparisonResult.load(s, s.select("comparisons")["key"][0]).matrix
+
+    assert_allclose(values(store), values(kept), rtol=0, atol=1e-12)
+
+
+def test_a_budget_without_room_for_the_ranks_says_so_before_any_work(tmp_path, out_of_core):
+    kept = 12 * RDM_BYTES
+    with pytest.raises(BudgetError, match=re.escape(
+            "The multi-model RDM (spearman) prepares (ranks or centres) each of its RDMs once "
+            "into the store: 37.4 KB beside the 39.4 KB the run keeps, over max_disk = 69.4 KB")):
+        run_store_stages(config(keep="rdms", max_disk=kept + 30_000), out_dir=tmp_path,
+                         progress=False)
+    assert not (tmp_path / "store").exists() or Store(tmp_path / "store").select(
+        "activations", complete=None, strict=False).empty
+    with pytest.raises(BudgetError, match=re.escape("The run's 12 RDMs of 40 stimuli")):
+        run_store_stages(config(keep="rdms", max_disk=kept - 1), out_dir=tmp_path / "c",
+                         progress=False)

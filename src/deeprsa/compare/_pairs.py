@@ -386,7 +386,7 @@ def prepare_into_store(store, rdm_key, spec, params, read):
     prepared, scale = spec.prepare(vector, **params)
     del vector
     chunk = min(len(prepared), 1 << 20)
-    return store.write("prepared", fields, prepared, chunks=(chunk,), codec="shuffle-lz4",
+    return store.write("prepared", fields, prepared, chunks=(chunk,), codec="bitshuffle-lz4",
                        attrs={"scale": float(scale)})
 
 

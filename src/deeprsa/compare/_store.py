@@ -119,8 +119,8 @@ def multi_model_rdm(store, model=None, *, layer=None, method: str = "spearman",
     budget = float(working_memory) * _MIB
     n_entries = task.n * (task.n - 1) // 2
     stored = None
-    if (task.kind == "rdms" and spec.dot and store.mode != "r"
-            and 8 * n_entries * len(items) > budget / 2):  # too big to hold: rank into the store
+    if (task.kind == "rdms" and store.mode != "r"
+            and prepared_bytes(spec, params, task.n, len(items), working_memory)):
         stored = stored_dot_values(store, task.keys, spec, params,
                                    lambda key: read_input(store, key, task.kind, task.n,
                                                           task.rows_per_read), budget=budget)
@@ -167,6 +167,21 @@ class ComparisonTask:
         return ComparisonResult(values, self.method, self.params, self.spec.kind,
                                 self.metadata, self.metadata, self.n, n_entries, True,
                                 self.stimulus_ids, {"stimuli": self.stimuli})
+
+
+def prepared_bytes(spec, params, n_stimuli, n_rdms, working_memory: float = 1024) -> int:
+    """Disk a comparison of ``n_rdms`` RDMs writes into the store; 0 when it fits memory.
+
+    A dot-product method (Spearman, Pearson, cosine, ...) over RDMs too large
+    to hold (eight bytes an entry, past half of ``working_memory`` MiB)
+    prepares (ranks, centres) each RDM once into the store (kind
+    ``"prepared"``): that many vectors of the RDM's entries, uncompressed.
+    """
+    n_entries = n_stimuli * (n_stimuli - 1) // 2
+    if not spec.dot or 8 * n_entries * n_rdms <= float(working_memory) * _MIB / 2:
+        return 0
+    probe, _ = spec.prepare(np.arange(4, dtype=np.float64), **dict(params or {}))
+    return int(n_rdms) * n_entries * np.asarray(probe).dtype.itemsize
 
 
 def plan_comparison(store, method, *, params=None, model=None, layer=None,

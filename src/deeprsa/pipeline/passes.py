@@ -60,6 +60,32 @@ def _rdm_bytes(plan) -> int:
     return n * (n + 1) // 2 * (4 if plan.config.rdm.dtype == "float32" else 8)
 
 
+def _kept_bytes(plan, pinned) -> int:
+    """What the run keeps on disk: its RDMs and the activations the analyses need."""
+    n, itemsize = len(plan.stimuli), _itemsize(plan)
+    kept = _rdm_bytes(plan) * sum(1 for t in plan.tasks if t.stage == "rdm")
+    return kept + sum(n * pm.widths[layer] * itemsize for pm in plan.models
+                      for layer in (pinned or {}).get(pm.model.name, ()))
+
+
+def prepared_bytes(plan) -> int:
+    """Disk the comparisons write (each RDM ranked or centred once) at their peak.
+
+    With ``keep = "rdms"`` a comparison's prepared vectors are deleted once it is
+    saved, so the peak is the largest comparison; otherwise they stay for reuse.
+    """
+    from ..compare._store import prepared_bytes as comparison_bytes
+    from ..compare.registry import _METHODS
+
+    sizes = []
+    for task in (t for t in plan.tasks if t.stage == "compare"):
+        n_rdms = sum(1 for t in plan.tasks if t.stage == "rdm" and t.measure == task.measure)
+        sizes.append(comparison_bytes(_METHODS[task.method], {}, len(plan.stimuli), n_rdms))
+    if not sizes:
+        return 0
+    return max(sizes) if plan.config.extract.keep == "rdms" else sum(sizes)
+
+
 def _memory_mode(plan) -> bool:
     from ..rdm._columns import column_form
     from ..rdm.measures import _MEASURES
@@ -90,10 +116,7 @@ def plan_passes(plan, m, store, *, pinned=None, rates=None) -> ModelPasses:
             or (layer in kept and not store.has(m.keys[layer]))]
     sizes = {layer: n * m.widths[layer] * itemsize for layer in todo}
     memory = _memory_mode(plan)
-    reserved = _rdm_bytes(plan) * sum(1 for t in plan.tasks if t.stage == "rdm")
-    # The activations the analyses need stay on disk, for every model.
-    reserved += sum(n * pm.widths[layer] * itemsize for pm in plan.models
-                    for layer in pinned.get(pm.model.name, ()))
+    reserved = _kept_bytes(plan, pinned)
     budget = spec.max_memory if memory else spec.max_disk
     if budget is None:
         passes = [Pass(m.model.name, tuple(todo), sum(sizes.values()))] if todo else []
@@ -370,16 +393,47 @@ def pinned_layers(plan) -> dict:
 
 
 def check_budget(plan, store, pinned) -> None:
-    """With ``keep = "activations"`` everything stays: it must all fit ``max_disk``."""
+    """What the run keeps, and its comparisons' prepared vectors, must fit ``max_disk``.
+
+    With ``keep = "activations"`` that is every layer's activations and RDMs;
+    with ``keep = "rdms"`` the RDMs and the pinned activations (the passes are
+    planned in what is left, by :func:`plan_passes`). The comparisons run after
+    every pass, next to all the RDMs: their prepared vectors (a multi-model RDM
+    of many large RDMs ranks each into the store) must fit beside them.
+
+    Raises
+    ------
+    BudgetError
+        Naming what does not fit, its size and what would make it fit.
+    """
     spec = plan.config.extract
-    if spec.max_disk is None or spec.keep != "activations":
+    if spec.max_disk is None:
         return
     n, itemsize = len(plan.stimuli), _itemsize(plan)
-    total = sum(n * m.widths[layer] * itemsize for m in plan.models for layer in m.layers)
-    total += _rdm_bytes(plan) * sum(1 for t in plan.tasks if t.stage == "rdm")
-    if total > spec.max_disk:
+    n_rdms = sum(1 for t in plan.tasks if t.stage == "rdm")
+    kept = _kept_bytes(plan, pinned)
+    if spec.keep == "activations":
+        total = sum(n * m.widths[layer] * itemsize for m in plan.models for layer in m.layers)
+        total += _rdm_bytes(plan) * n_rdms
+        if total > spec.max_disk:
+            raise BudgetError(
+                f"keep = \"activations\" keeps every layer's activations and RDMs: "
+                f"{format_size(total)}, over max_disk = {format_size(spec.max_disk)}. Use keep "
+                "= \"rdms\" (activations are deleted once their RDMs are computed), a reduction, "
+                "a sketch (sketch = \"auto\"), dtype = \"float16\", or a larger max_disk.")
+        kept = total
+    elif kept > spec.max_disk:
         raise BudgetError(
-            f"keep = \"activations\" keeps every layer's activations and RDMs: "
-            f"{format_size(total)}, over max_disk = {format_size(spec.max_disk)}. Use keep = "
-            "\"rdms\" (activations are deleted once their RDMs are computed), a reduction, a "
-            "sketch (sketch = \"auto\"), dtype = \"float16\", or a larger max_disk.")
+            f"The run's {n_rdms} RDMs of {n:,} stimuli (upper triangles, "
+            f"{format_size(_rdm_bytes(plan))} each) and the activations its analyses read take "
+            f"{format_size(kept)}, over max_disk = {format_size(spec.max_disk)}. Select fewer "
+            "layers or measures, or give a larger max_disk.")
+    prepared = prepared_bytes(plan)
+    if kept + prepared > spec.max_disk:
+        methods = ", ".join(t.method for t in plan.tasks if t.stage == "compare")
+        raise BudgetError(
+            f"The multi-model RDM ({methods}) prepares (ranks or centres) each of its RDMs "
+            f"once into the store: {format_size(prepared)} beside the {format_size(kept)} the "
+            f"run keeps, over max_disk = {format_size(spec.max_disk)}. Give a larger max_disk, "
+            "select fewer layers, or set compare.methods = [] and compare subsets of the RDMs "
+            "afterwards with deeprsa.multi_model_rdm.")

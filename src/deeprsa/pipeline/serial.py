@@ -53,13 +53,27 @@ def _comparisons(plan, store):
 
     rows, stimuli = [], plan.stimuli.content_hash()
     for task in (t for t in plan.tasks if t.stage == "compare"):
-        key = plan_comparison(store, task.method, model=plan.names, measure=task.measure,
-                              stimuli=stimuli).key
-        status = "skipped" if store.has(key) else "computed"
+        comparison = plan_comparison(store, task.method, model=plan.names,
+                                     measure=task.measure, stimuli=stimuli)
+        status = "skipped" if store.has(comparison.key) else "computed"
         multi_model_rdm(store, plan.names, method=task.method, measure=task.measure,
                         stimuli=stimuli)
-        rows.append(_row("compare", None, None, task.measure, task.method, key, status))
+        if plan.config.extract.keep == "rdms":
+            _free_prepared(store, comparison)
+        rows.append(_row("compare", None, None, task.measure, task.method, comparison.key,
+                         status))
     return rows
+
+
+def _free_prepared(store, comparison):
+    """Delete the RDMs' prepared (ranked, centred) vectors once the comparison is saved."""
+    table = store.select("prepared", complete=None)
+    if table.empty:
+        return
+    inputs = set(comparison.keys)
+    for row in table.itertuples():
+        if row.method == comparison.method and row.of in inputs:
+            store.delete(row.key)
 
 
 def _row(stage, model, layer, measure, method, key, status) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["UPPER", "RDM_CODEC", "read_matrix", "write_upper", "write_upper_rows"]
 
 UPPER = "upper"
-RDM_CODEC = "shuffle-lz4"
+RDM_CODEC = "bitshuffle-lz4"
 
 
 def write_upper_rows(array, D, i0: int, i1: int) -> None:

@@ -122,7 +122,7 @@ def create_rdm_array(store, task: RDMTask, dtype):
     An array started with other chunks (another tile size) is restarted.
     """
     n = len(task.stimulus_ids)
-    # The upper tiles only, byte-shuffled and lz4-compressed (rdm/_layout.py).
+    # The upper tiles only, bit-shuffled and lz4-compressed (rdm/_layout.py).
     create = dict(shape=(n, n), dtype=dtype, chunks=(task.batch_size, task.batch_size),
                   codec=RDM_CODEC, attrs={"provenance": _jsonable(task.provenance),
                                           "layout": UPPER})
