@@ -55,9 +55,18 @@ def _itemsize(plan) -> int:
 
 
 def _rdm_bytes(plan) -> int:
-    """Disk of one RDM of the run: its upper triangle, uncompressed (an upper bound)."""
+    """Disk of one RDM of the run at most: its upper tiles, uncompressed.
+
+    Tiles of ``r_i`` rows at and above the diagonal hold ``(n^2 + sum r_i^2) / 2``
+    entries, at most ``(n^2 + n t) / 2`` with tiles of at most ``t`` rows (the
+    whole matrix when one tile holds every stimulus). Compression (bit shuffle
+    and lz4) makes them about 30% smaller; the budget does not count on it.
+    """
+    from ..rdm._engine import MAX_TILE_ROWS
+
     n = len(plan.stimuli)
-    return n * (n + 1) // 2 * (4 if plan.config.rdm.dtype == "float32" else 8)
+    entries = (n * n + n * min(n, MAX_TILE_ROWS)) // 2
+    return entries * (4 if plan.config.rdm.dtype == "float32" else 8)
 
 
 def _kept_bytes(plan, pinned) -> int:

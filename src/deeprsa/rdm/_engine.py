@@ -43,10 +43,14 @@ def _check_finite(check, start, dtype):
             "Drop those stimuli or fix the layer.")
 
 
+#: The most rows in a default tile (and in a stored RDM's chunk).
+MAX_TILE_ROWS = 2048
+
+
 def _default_batch_size(n, n_features, itemsize):
     """Rows per tile: about 256 MB of activations, between 128 and 2048 rows."""
     rows = (256 << 20) // max(1, n_features * itemsize)
-    return int(min(n, max(128, min(2048, rows))))
+    return int(min(n, max(128, min(MAX_TILE_ROWS, rows))))
 
 
 def _column_mean(rows: _Rows, batch_size, dtype):
