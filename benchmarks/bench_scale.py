@@ -88,13 +88,13 @@ def gb(n):
     return f"{n / 1e9:.2f} GB"
 
 
-def _config(n_models=1, *, device="cpu", **extract):
+def _config(n_models=1, *, device="cpu", methods=("spearman",), **extract):
     return {"stimuli": {"source": "unused", "sort_by": []},
             "models": [{"spec": "torchvision:resnet18", "weights": "random",
                         "seeds": list(range(n_models)), "layers": "leaf",
                         "name": "resnet18 (random, seed {seed})"}],
             "extract": {"batch_size": 50, "device": device, **extract},
-            "rdm": {"measures": ["correlation"]}, "compare": {"methods": ["spearman"]},
+            "rdm": {"measures": ["correlation"]}, "compare": {"methods": list(methods)},
             "analyses": {"mds": False, "dimensionality": False, "srm": False,
                          "performance": False},
             "outputs": {"figures": ["rdm"], "report": False}}
@@ -104,7 +104,22 @@ def _stimuli(images, n):
     from deeprsa import StimulusSet
 
     stimuli = StimulusSet.from_folder(images)
-    return stimuli.subset(list(stimuli.stimulus_ids)[:n])
+    ids = list(stimuli.stimulus_ids)
+    if n >= len(ids):
+        return stimuli
+    # A seeded subset over every source picture (the folder lists them one after another).
+    keep = np.sort(np.random.default_rng(1).choice(len(ids), size=n, replace=False))
+    return stimuli.subset([ids[i] for i in keep])
+
+
+def _held_out(stimuli, n_calibration, n_held_out):
+    """``n_held_out`` stimulus ids, seeded, drawn from those outside the calibration subset."""
+    from deeprsa.pipeline.sketch import calibration_indices
+
+    calibration = set(calibration_indices(len(stimuli), n_calibration, 0).tolist())
+    rest = [i for i in range(len(stimuli)) if i not in calibration]
+    drawn = np.sort(np.random.default_rng(2).choice(rest, size=n_held_out, replace=False))
+    return [stimuli.stimulus_ids[i] for i in drawn]
 
 
 def _plan(config, stimuli, store):
@@ -194,13 +209,13 @@ def case_sketched(args, seeds=(0,)):
 
     from deeprsa import RDM, Store, compute_rdm, extract, load_model
     from deeprsa.pipeline.serial import SerialExecutor
-    from deeprsa.pipeline.sketch import calibration_indices
 
     stimuli = _stimuli(args.images, args.n)
     store_dir = Path(args.work) / f"sketched-{args.n}"
     store = Store(store_dir)
+    # The comparisons are the multi case's: this one measures the sketches.
     config = _config(len(seeds), sketch="auto", sketch_fidelity=0.99, keep="rdms",
-                     max_disk=args.max_disk, sketch_calibration=args.calibration)
+                     max_disk=args.max_disk, sketch_calibration=args.calibration, methods=())
     plan, text = _plan(config, stimuli, store)
     print(text)
     peaks = Peaks(store_dir)
@@ -214,9 +229,7 @@ def case_sketched(args, seeds=(0,)):
                           (m.reductions[layer].get("calibration") or {}).get("fidelity", 1.0))
                   for layer in m.layers}
     # Held-out check: five layers over depth, 1,000 stimuli none of which calibrated.
-    calibration = set(calibration_indices(len(stimuli), args.calibration, 0))
-    held = [i for i in range(len(stimuli)) if i not in calibration][:args.held_out]
-    ids = [stimuli.stimulus_ids[i] for i in held]
+    ids = _held_out(stimuli, args.calibration, args.held_out)
     layers = [m.layers[i] for i in np.linspace(0, len(m.layers) - 1, 5).astype(int)]
     check = Store(Path(args.work) / "held-out-exact")
     loaded = load_model("torchvision:resnet18", weights="random", seed=0)
@@ -246,14 +259,19 @@ def case_multi(args):
     store_dir = Path(args.work) / f"sketched-{args.n}"  # seed 0 is the sketched case's
     store = Store(store_dir)
     config = _config(3, sketch="auto", sketch_fidelity=0.99, keep="rdms",
-                     max_disk=args.max_disk, sketch_calibration=args.calibration)
+                     max_disk=args.max_disk, sketch_calibration=args.calibration, methods=())
     plan, text = _plan(config, stimuli, store)
     print(text)
+    peaks = Peaks(store_dir)
+    peaks.start()
     start = time.perf_counter()
-    SerialExecutor().run(plan, store, progress=False)  # the comparison is not timed here
+    SerialExecutor().run(plan, store, progress=args.progress)  # extraction and RDMs
     extraction = time.perf_counter() - start
-    for key in store.select("comparisons", strict=False)["key"]:
-        store.delete(key)
+    peaks.stop()
+    extraction_rss, extraction_disk = peaks.rss, peaks.disk
+    for kind in ("comparisons", "prepared"):
+        for key in store.select(kind, strict=False)["key"]:
+            store.delete(key)
     peaks = Peaks(store_dir)
     peaks.start()
     start = time.perf_counter()
@@ -262,7 +280,7 @@ def case_multi(args):
     wall = time.perf_counter() - start
     peaks.stop()
     # Brute force on a 1,000-stimulus subset: every RDM in memory, ranked, correlated.
-    ids = list(stimuli.stimulus_ids[:args.held_out])
+    ids = _held_out(stimuli, 0, args.held_out)
     sub_store = Store(Path(args.work) / "multi-subset")
     vectors = []
     for key in result.metadata_a["key"]:
@@ -274,6 +292,8 @@ def case_multi(args):
     ours = multi_model_rdm(sub_store, method="spearman", working_memory=64)  # out of core
     return {"case": f"multi-model {len(result.matrix)} RDMs x {args.n} stimuli",
             "comparison_s": round(wall, 1), "extraction_and_rdms_s": round(extraction, 1),
+            "peak_rss_extraction": gb(extraction_rss), "peak_disk": gb(peaks.disk),
+            "peak_disk_extraction": gb(extraction_disk),
             "peak_rss_comparison": gb(peaks.rss),
             "max_diff_vs_brute_force_1000": float(np.abs(ours.matrix - brute).max()),
             "n_prepared": len(sub_store.select("prepared", strict=False))}

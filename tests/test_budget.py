@@ -4,6 +4,7 @@ Small and fast: the zoo's convnet on 40 digits. benchmarks/bench_scale.py runs R
 10,000 images.
 """
 
+import json
 import re
 
 import numpy as np
@@ -328,3 +329,20 @@ def test_a_budget_without_room_for_the_ranks_says_so_before_any_work(tmp_path, o
     with pytest.raises(BudgetError, match=re.escape("The run's 12 RDMs of 40 stimuli")):
         run_store_stages(config(keep="rdms", max_disk=kept - 1), out_dir=tmp_path / "c",
                          progress=False)
+
+
+def test_a_run_without_comparisons_skips_their_sections_with_a_note(tmp_path):
+    cfg = {**config(keep="rdms", max_disk=BUDGET), "compare": {"methods": []},
+           "analyses": {"srm": False, "performance": True, "dimensionality": False,
+                        "mds": True}}
+    out = run_config(cfg, out_dir=tmp_path, progress=False)
+    store = Store(out / "store", mode="r")
+    assert store.select("comparisons", strict=False).empty
+    assert len(store.select("rdms")) == 12
+    notes = [n["text"] for n in json.loads((out / "run.json").read_text())["notes"]]
+    assert notes == [
+        "No layers were compared (compare.methods = []): there is no model or multi-model RDM.",
+        "MDS of the layers was skipped: no layers were compared (compare.methods = []).",
+        "Representational vs performance similarity was skipped: no layers were compared "
+        "(compare.methods = []).",
+    ]

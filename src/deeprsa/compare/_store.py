@@ -180,7 +180,8 @@ def prepared_bytes(spec, params, n_stimuli, n_rdms, working_memory: float = 1024
     n_entries = n_stimuli * (n_stimuli - 1) // 2
     if not spec.dot or 8 * n_entries * n_rdms <= float(working_memory) * _MIB / 2:
         return 0
-    probe, _ = spec.prepare(np.arange(4, dtype=np.float64), **dict(params or {}))
+    # a probe RDM of 4 stimuli: whitened methods need a complete upper triangle
+    probe, _ = spec.prepare(np.arange(6, dtype=np.float64), **dict(params or {}))
     return int(n_rdms) * n_entries * np.asarray(probe).dtype.itemsize
 
 

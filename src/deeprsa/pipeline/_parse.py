@@ -203,6 +203,8 @@ def _measures(key, value):
 def _methods(key, value):
     from ..compare import list_methods
 
+    if isinstance(value, (list, tuple)) and not value:
+        return ()  # no multi-model RDM (its sections are skipped, with a note)
     return tuple(_option(k, v, list_methods(), "method") for k, v in _each(key, value))
 
 

@@ -21,6 +21,10 @@ def comparison_section(run: RunContext) -> None:
 
     from ...compare import multi_model_rdm
 
+    if not run.config.compare.methods:
+        run.record.add_note("No layers were compared (compare.methods = []): there is no "
+                            "model or multi-model RDM.", section=S_COMPARE)
+        return
     stimuli = run.stimuli.content_hash()
     tables = []
     for method in run.config.compare.methods:
@@ -125,6 +129,10 @@ def mds_section(run: RunContext) -> None:
     """MDS of all layers (trajectories through depth), of a focus model, of its stimuli."""
     spec = run.config.analyses.mds
     if spec is None:
+        return
+    if run.comparison is None:
+        run.record.add_note("MDS of the layers was skipped: no layers were compared "
+                            "(compare.methods = []).", section=S_MDS)
         return
     from ...plots import plot_mds
 

@@ -121,6 +121,10 @@ def _srm_figure(run: RunContext, group, sets, X, k, shown) -> None:
 def performance_section(run: RunContext) -> None:
     """Does representational similarity track performance similarity across model pairs?"""
     spec = run.config.analyses.performance
+    if run.comparison is None:
+        run.record.add_note("Representational vs performance similarity was skipped: no "
+                            "layers were compared (compare.methods = []).", section=S_PERF)
+        return
     try:
         predictions, labels, scope = _predictions(run, spec)
     except Skip as skip:
