@@ -58,9 +58,7 @@ def identity(x):
 
 
 def _writable(store, key):
-    import zarr
-
-    return zarr.open_array(store.path / store.entry(key)["path"], mode="r+")
+    return store.writable(key)
 
 
 def aligned(x):

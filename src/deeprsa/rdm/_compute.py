@@ -12,11 +12,15 @@ from ..store import open_store
 from ._columns import ColumnGram, column_form
 from ._engine import (
     _CACHE_BYTES,
+    NonFiniteActivationsError,
     _compute_matrix,
     _constant_warning,
     _default_batch_size,
     _mirror,
     _Rows,
+    check_nan_policy,
+    computed,
+    explain_nonfinite,
 )
 from ._layout import RDM_CODEC, UPPER, write_upper, write_upper_rows
 from ._objects import _FROM_ACTIVATIONS, RDM, RDMs, _check_ids, _jsonable, _store_fields
@@ -28,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, layer=None,
                 reduction=None, key=None, dtype="float32", device=None, batch_size=None,
-                progress=False, params=None, **loose_params) -> RDM:
+                progress=False, params=None, nan_policy="raise", **loose_params) -> RDM:
     """Compute a first-order representational dissimilarity matrix.
 
     Rows are prepared once (centred, normalised or ranked, as the measure
@@ -72,6 +76,12 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
         Parameters of the measure, e.g. ``{"per_feature": True}`` for
         ``sqeuclidean``. (Loose keywords, ``per_feature=True``, still work for
         one release, with a DeprecationWarning.)
+    nan_policy : {"raise", "omit"}, default="raise"
+        Stimuli whose activations hold NaN or infinity: ``"raise"`` refuses
+        them (naming the layer and their ids); ``"omit"`` computes the RDM of
+        the other stimuli and gives those NaN dissimilarities (missing
+        entries, which comparisons leave out). ``"omit"`` is part of the
+        RDM's identity in the store.
 
     Returns
     -------
@@ -83,7 +93,10 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     ------
     ValueError
         If ``measure``, a parameter, ``dtype``, ``device`` or ``batch_size`` is
-        invalid, or ``X`` is not 2-D, has fewer than 2 rows or holds NaN or infinity.
+        invalid, or ``X`` is not 2-D or has fewer than 2 rows.
+    NonFiniteActivationsError
+        A ValueError: the activations hold NaN or infinity (with
+        ``nan_policy="raise"``), naming the model, layer and stimulus ids.
     KeyError
         If the store holds no (or several) activations matching the selection.
 
@@ -142,11 +155,12 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     params = _check_params(meas, merged_params(params, loose_params, "compute_rdm"))
     dtype = _check_dtype(dtype)
     device = _check_device(device, meas)
+    nan_policy = check_nan_policy(nan_policy)
     if isinstance(X, (str, Store)) or hasattr(X, "__fspath__"):
         return _compute_from_store(
             X, meas, params, model=model, layer=layer, reduction=reduction, key=key,
             stimulus_ids=stimulus_ids, dtype=dtype, device=device, batch_size=batch_size,
-            progress=progress)
+            progress=progress, nan_policy=nan_policy)
     if key is not None:
         raise ValueError("key= selects activations in a store; X is an array. Pass the "
                          "store as X, or drop key.")
@@ -158,16 +172,17 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     batch_size = _check_batch_size(batch_size, rows, dtype, meas)
     provenance = {k: v for k, v in (("model", model), ("layer", layer),
                                     ("reduction", reduction)) if v is not None}
-    provenance.update(_run_provenance(meas, params, dtype, device))
-    D, constant = _compute_matrix(rows, meas, params, dtype=dtype, batch_size=batch_size,
-                                  device=device, progress=progress)
-    _constant_warning(meas, constant, ids)
+    provenance.update(_run_provenance(meas, params, dtype, device, nan_policy))
+    D, constant = computed(rows, meas, params, ids=ids, where=provenance,
+                           nan_policy=nan_policy, dtype=dtype, batch_size=batch_size,
+                           device=device, progress=progress)
+    _constant_warning(meas, constant, ids, provenance)
     return RDM._new(D, ids, provenance)
 
 
 def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimuli=None,
                  dtype="float32", device=None, batch_size=None, progress=True,
-                 params=None, **loose_params) -> RDMs:
+                 params=None, nan_policy="raise", **loose_params) -> RDMs:
     """Compute (or load, when already there) the RDM of every layer in a store.
 
     Parameters
@@ -181,7 +196,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     stimuli : str, optional
         Only activations of this stimulus set (content hash), when the store
         holds several.
-    dtype, device, batch_size, params
+    dtype, device, batch_size, params, nan_policy
         As in :func:`compute_rdm`.
     progress : bool, default=True
         Show a progress bar over layers (and row tiles).
@@ -218,7 +233,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
         bar.set_postfix_str(f"{entry.model} {entry.layer}")
         results.append(compute_rdm(store, key=entry.key, measure=measure, dtype=dtype,
                                    device=device, batch_size=batch_size, progress=progress,
-                                   params=params))
+                                   params=params, nan_policy=nan_policy))
     return RDMs(results)
 
 
@@ -273,7 +288,7 @@ class RDMTask:
 
 
 def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
-             batch_size=None) -> RDMTask:
+             batch_size=None, nan_policy="raise") -> RDMTask:
     """The store entry of the RDM of ``activations`` (a complete activations key)."""
     entry = store.entry(activations)
     if entry["kind"] != "activations":
@@ -290,11 +305,11 @@ def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
         raise ValueError(f"Activations {activations} have {n} rows but their stimulus set has "
                          f"{len(ids)} ids; the store is inconsistent.")
     return rdm_task(activations, fields, ids, n_features, measure, params, dtype=dtype,
-                    device=device, batch_size=batch_size)
+                    device=device, batch_size=batch_size, nan_policy=nan_policy)
 
 
 def rdm_task(activations: str, fields, stimulus_ids, n_features, measure, params, *, dtype,
-             device=None, batch_size=None) -> RDMTask:
+             device=None, batch_size=None, nan_policy="raise") -> RDMTask:
     """The RDM of the activations ``activations`` (their key and identity ``fields``).
 
     A pure function of its arguments, so a plan can name every RDM's key
@@ -305,10 +320,11 @@ def rdm_task(activations: str, fields, stimulus_ids, n_features, measure, params
     measure = _MEASURES.get_checked(measure) if isinstance(measure, str) else measure
     params = _check_params(measure, dict(params or {}))
     dtype = _check_dtype(dtype)
+    nan_policy = check_nan_policy(nan_policy)
     provenance = {k: fields[k] for k in _FROM_ACTIVATIONS if k in fields}
     provenance["stimuli"] = fields["stimuli"]
     provenance["activations"] = activations
-    provenance.update(_run_provenance(measure, params, dtype, device))
+    provenance.update(_run_provenance(measure, params, dtype, device, nan_policy))
     rdm_fields = _store_fields(provenance, stimulus_ids)
     n = len(stimulus_ids)
     batch_size = _check_batch_size(batch_size, _Rows(_Shape((n, n_features)), in_memory=False),
@@ -347,7 +363,7 @@ class _Shape:
 
 
 def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
-                        stimulus_ids, dtype, device, batch_size, progress):
+                        stimulus_ids, dtype, device, batch_size, progress, nan_policy):
     store = open_store(store)
     if stimulus_ids is not None:
         raise ValueError("stimulus_ids comes from the store for stored activations; to use "
@@ -361,23 +377,47 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
                              "compute_rdms(store).")
         key = store.find("activations", **selection)
     task = plan_rdm(store, key, measure, params, dtype=dtype, device=device,
-                    batch_size=batch_size)
+                    batch_size=batch_size, nan_policy=nan_policy)
     ids, provenance = task.stimulus_ids, task.provenance
-    if store.has(task.key):
-        log.info("RDM %s (%s, %s, %s) is already in the store.", task.key,
-                 provenance.get("model"), provenance.get("layer"), measure.name)
-        rdm = RDM.load(store, task.key)
-        noted = store.entry(task.key)["attrs"].get("constant_rows", [])
-        _constant_warning(measure, noted, ids)
-        return rdm
+    if store.mode != "r":
+        store.claim(task.key)  # another process computing this RDM finishes first
+    try:
+        if store.has(task.key):
+            log.info("RDM %s (%s, %s, %s) is already in the store.", task.key,
+                     provenance.get("model"), provenance.get("layer"), measure.name)
+            rdm = RDM.load(store, task.key)
+            noted = store.entry(task.key)["attrs"].get("constant_rows", [])
+            _constant_warning(measure, noted, ids, provenance)
+            return rdm
+        rows = _Rows(store.array(key), in_memory=False)
+        recorded = store.entry(key)["attrs"].get("nonfinite_rows", [])
+        try:
+            return _stored_rdm(store, task, rows, measure, params, dtype=dtype,
+                               device=device, progress=progress, recorded=recorded)
+        except NonFiniteActivationsError as err:
+            raise explain_nonfinite(err, rows, ids, provenance, recorded) from None
+    finally:
+        store.release(task.key)
 
-    rows = _Rows(store.array(key), in_memory=False)
+
+def _stored_rdm(store, task, rows, measure, params, *, dtype, device, progress, recorded):
+    ids, provenance, key = task.stimulus_ids, task.provenance, task.activations
     desc = f"{provenance.get('model')} {provenance.get('layer')}"
-    if task.engine == "columns":
+    if provenance.get("nan_policy") == "omit":  # the stimuli's rows are dropped, not tiled
+        D, constant = computed(rows, measure, params, ids=ids, where=provenance,
+                               nan_policy="omit", dtype=dtype, batch_size=task.batch_size,
+                               device=device, progress=progress, desc=desc,
+                               bad=recorded or None)
+        if store.mode == "r":
+            _constant_warning(measure, constant, ids, provenance)
+            return RDM._new(D, ids, provenance)
+        array, done = create_rdm_array(store, task, dtype)
+        write_upper(array, D)
+    elif task.engine == "columns":
         D, constant = compute_by_columns(store.array(key), measure, params, dtype=dtype,
                                          device=device, progress=progress, desc=desc)
         if store.mode == "r":
-            _constant_warning(measure, constant, ids)
+            _constant_warning(measure, constant, ids, provenance)
             return RDM._new(D, ids, provenance)
         array, done = create_rdm_array(store, task, dtype)
         write_upper(array, D)
@@ -385,14 +425,14 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
         D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
                                       batch_size=task.batch_size, device=device,
                                       progress=progress, desc=desc)
-        _constant_warning(measure, constant, ids)
+        _constant_warning(measure, constant, ids, provenance)
         return RDM._new(D, ids, provenance)
     else:
         D, constant = _resumable_rows(store, task, rows, measure, params, dtype=dtype,
                                       device=device, progress=progress, desc=desc)
     store.mark_progress(task.key, rows.n, complete=True,
                         attrs={"constant_rows": [int(i) for i in constant]})
-    _constant_warning(measure, constant, ids)
+    _constant_warning(measure, constant, ids, provenance)
     return RDM._new(D, ids, {**provenance, "key": task.key})
 
 
@@ -434,13 +474,15 @@ def compute_by_columns(array, measure, params, *, dtype, device=None, progress=F
     return gram.finish()
 
 
-def _run_provenance(measure, params, dtype, device) -> dict:
+def _run_provenance(measure, params, dtype, device, nan_policy="raise") -> dict:
     from .._version import __version__
 
     out = {"measure": measure.name, "params": _jsonable(params),
            "dtype": np.dtype(dtype).name, "deeprsa_version": __version__}
     if device is not None:
         out["device"] = str(device)
+    if nan_policy != "raise":  # only then part of the RDM's identity (keys stay as they were)
+        out["nan_policy"] = nan_policy
     return out
 
 
