@@ -357,8 +357,8 @@ def test_invalid_activations_raise_helpful_errors(X, msg):
 def test_nan_or_infinite_rows_are_reported(activations, measure, bad):
     X = activations.copy()
     X[7, 3] = bad
-    msg = ("activations hold NaN or infinity (or values too large for float32), first at "
-           "row 7. Drop those stimuli or fix the layer.")
+    msg = ("The activations hold NaN or infinity in 1 of 12 stimuli: ['7']. No dissimilarity "
+           "is defined there: drop those stimuli")
     with pytest.raises(ValueError, match=re.escape(msg)):
         compute_rdm(InaccessibleArray(X, max_rows=5), measure=measure, batch_size=5)
 

@@ -395,7 +395,8 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
             return _stored_rdm(store, task, rows, measure, params, dtype=dtype,
                                device=device, progress=progress, recorded=recorded)
         except NonFiniteActivationsError as err:
-            raise explain_nonfinite(err, rows, ids, provenance, recorded) from None
+            raise explain_nonfinite(err, rows, ids, provenance, recorded,
+                                    batch_size=task.batch_size) from None
     finally:
         store.release(task.key)
 

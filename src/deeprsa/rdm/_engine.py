@@ -66,22 +66,27 @@ def _check_finite(check, start, dtype):
             "the layer.", rows=rows)
 
 
-def nonfinite_error(rows, stimulus_ids, where=None, *, recorded=False):
+def nonfinite_error(rows, stimulus_ids, where=None, *, recorded=False, overflow=False):
     """The error of an RDM whose activations hold NaN or infinity in ``rows``: who and how."""
     where = dict(where or {})
     ids = [stimulus_ids[i] for i in rows]
     name = layer_name(where)
     what = f"Activations of {name}" if name else "The activations"
     shown = f"{ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}"
-    return NonFiniteActivationsError(
-        f"{what} hold NaN or infinity (or values too large for the computation) in "
-        f"{len(ids)} of {len(stimulus_ids)} stimuli"
-        f"{' (recorded at extraction)' if recorded else ''}: {shown}. No dissimilarity is "
-        "defined there: drop those stimuli (StimulusSet.subset, RDM.subset), fix the layer, "
-        "or compute with nan_policy='omit' (`deeprsa rdm --nan-policy omit`, config "
-        "rdm.nan_policy), which gives those stimuli NaN dissimilarities that comparisons "
-        "leave out.", rows=rows, stimulus_ids=ids, model=where.get("model"),
-        layer=where.get("layer"))
+    if overflow:
+        dtype = where.get("dtype", "float32")
+        text = (f"{what} hold values too large for {dtype} products in {len(ids)} of "
+                f"{len(stimulus_ids)} stimuli: {shown}. Compute in float64 (dtype='float64', "
+                "`deeprsa rdm --dtype float64`), or drop those stimuli.")
+    else:
+        text = (f"{what} hold NaN or infinity in {len(ids)} of {len(stimulus_ids)} stimuli"
+                f"{' (recorded at extraction)' if recorded else ''}: {shown}. No dissimilarity "
+                "is defined there: drop those stimuli (StimulusSet.subset, RDM.subset), fix the "
+                "layer, or compute with nan_policy='omit' (`deeprsa rdm --nan-policy omit`, "
+                "config rdm.nan_policy), which gives those stimuli NaN dissimilarities that "
+                "comparisons leave out.")
+    return NonFiniteActivationsError(text, rows=rows, stimulus_ids=ids,
+                                     model=where.get("model"), layer=where.get("layer"))
 
 
 def layer_name(where) -> str:
@@ -144,14 +149,16 @@ def computed(rows: _Rows, measure, params, *, ids, where, nan_policy, bad=None, 
     try:
         return _compute_matrix(rows, measure, params, **kwargs)
     except NonFiniteActivationsError as err:
-        raise explain_nonfinite(err, rows, ids, where, bad if bad is not None else ()) from None
+        raise explain_nonfinite(err, rows, ids, where, bad if bad is not None else (),
+                                batch_size=kwargs["batch_size"]) from None
 
 
-def explain_nonfinite(err, rows: _Rows, ids, where, recorded=()):
+def explain_nonfinite(err, rows: _Rows, ids, where, recorded=(), *, batch_size=256):
     """The kernel's NaN error as one naming the layer and all the stimuli that hold them."""
-    bad = np.asarray(recorded if len(recorded) else find_nonfinite(rows, 256), dtype=np.intp)
+    bad = np.asarray(recorded if len(recorded) else find_nonfinite(rows, batch_size),
+                     dtype=np.intp)
     if not len(bad):  # finite, but too large for the dtype: the kernel's own rows
-        bad = np.asarray(err.rows, dtype=np.intp)
+        return nonfinite_error(np.asarray(err.rows, dtype=np.intp), ids, where, overflow=True)
     return nonfinite_error(bad, ids, where, recorded=bool(len(recorded)))
 
 

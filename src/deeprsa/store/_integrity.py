@@ -125,8 +125,10 @@ class CheckedArray:
         try:
             self.array[region]
         except Exception as err:
-            raise self._damaged(chunk, f"cannot be decoded ({type(err).__name__}: {err}); "
-                                "a changed or truncated file") from None
+            what = ("fails its checksum (a changed or truncated file)" if "checksum" in str(err)
+                    else f"cannot be decoded ({type(err).__name__}: {err}; a changed or "
+                    "truncated file)")
+            raise self._damaged(chunk, what) from None
 
     def _damaged(self, chunk, what) -> IntegrityError:
         return damaged(self.store, self.label, self.path, chunk, self.chunks, self.shape, what)
