@@ -766,7 +766,8 @@ def test_compute_rdms_errors(tmp_path, activations, ids):
                                  shape=activations.shape)
     array[...] = activations
     store.mark_progress(key, 12, complete=True)
-    msg = "The selected activations use 2 stimulus sets (h1, h2); choose one with stimuli=."
+    msg = ("The selected activations use 2 stimulus sets (h1, h2); choose one with stimuli= "
+           "(`--stimuli-key KEY`).")
     with pytest.raises(ValueError, match=re.escape(msg)):
         compute_rdms(store)
     assert len(compute_rdms(store, stimuli="h2", progress=False)) == 1

@@ -20,8 +20,9 @@ from ._registry import (
 from .preprocessing import IMAGENET_DEFAULT, Preprocessing
 
 _NO_DOWNLOAD_HINT = (
-    "Use weights='random' for the seeded untrained network, or download the weights on a "
-    "machine with internet access and pass the file with weights='path/to/state_dict.pt'."
+    "Use weights='random' (--weights random) for the seeded untrained network, or download "
+    "the weights on a machine with internet access and pass the file with "
+    "weights='path/to/state_dict.pt' (--weights PATH)."
 )
 
 

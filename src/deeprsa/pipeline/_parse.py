@@ -131,7 +131,9 @@ def _build(data, *, base_dir):
         "sketch_calibration": lambda k, v: _int(k, v, low=10),
         "sketch_seed": lambda k, v: _int(k, v, low=0)}, ExtractPlan)
     rdm = _section(data, "rdm", {"measures": _measures, "dtype":
-                                 lambda k, v: _option(k, v, _DTYPES, "dtype")}, RDMPlan)
+                                 lambda k, v: _option(k, v, _DTYPES, "dtype"),
+                                 "nan_policy": lambda k, v: _option(k, v, ("raise", "omit"),
+                                                                    "nan_policy")}, RDMPlan)
     compare = _section(data, "compare", {"methods": _methods}, ComparePlan)
     analyses = _analyses(data.get("analyses", {}))
     outputs = _outputs(data.get("outputs", {}), models)

@@ -187,10 +187,16 @@ class ExtractPlan:
 
 @dataclass(frozen=True)
 class RDMPlan:
-    """First-order RDMs: every layer with each measure; the first one is drawn."""
+    """First-order RDMs: every layer with each measure; the first one is drawn.
+
+    ``nan_policy``: ``"raise"`` (a layer whose activations hold NaN or
+    infinity gets no RDM; the report marks it and says why) or ``"omit"``
+    (those stimuli get NaN dissimilarities, which comparisons leave out).
+    """
 
     measures: tuple[str, ...] = ("correlation",)
     dtype: str = "float32"
+    nan_policy: str = "raise"
 
 
 @dataclass(frozen=True)

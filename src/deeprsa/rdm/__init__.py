@@ -10,6 +10,7 @@
 """
 
 from ._compute import compute_rdm, compute_rdms
+from ._engine import NonFiniteActivationsError
 from ._objects import RDM, RDMs
 from .measures import (
     ConstantPatternWarning,
@@ -18,8 +19,8 @@ from .measures import (
     register_measure,
 )
 
-__all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms",
-           "describe_measures", "list_measures", "register_measure"]
+__all__ = ["RDM", "RDMs", "ConstantPatternWarning", "NonFiniteActivationsError", "compute_rdm",
+           "compute_rdms", "describe_measures", "list_measures", "register_measure"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._compute import RDMTask as RDMTask  # noqa: E402

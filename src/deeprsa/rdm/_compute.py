@@ -225,7 +225,7 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     if table["stimuli"].nunique() > 1:
         raise ValueError(
             f"The selected activations use {table['stimuli'].nunique()} stimulus sets "
-            f"({', '.join(sorted(table['stimuli'].unique()))}); choose one with stimuli=.")
+            f"({', '.join(sorted(table['stimuli'].unique()))}); choose one with stimuli= (`--stimuli-key KEY`).")
     results = []
     bar = tqdm(list(table.itertuples(index=False)), desc=f"{measure} RDMs", unit="layer",
                disable=not progress)

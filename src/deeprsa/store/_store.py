@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -108,6 +109,9 @@ class Store(BlockMarkers, EntryViews):
     def __init__(self, path, *, mode: str = "a"):
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' or 'r', got {mode!r}.")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"A store is a directory: pass its path (str or Path), got "
+                            f"{type(path).__name__}.")
         self.path = Path(path)
         self.mode = mode
         self.read_only_reason = "it was opened read-only (mode='r')" if mode == "r" else None
@@ -579,6 +583,9 @@ def open_store(store, *, mode: str = "a") -> Store:
     """
     if isinstance(store, Store):
         return store
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a deeprsa Store or the path of one, got "
+                        f"{type(store).__name__}.")
     if not (Path(store) / MANIFEST).exists():
         return Store(store, mode="r")  # raises FileNotFoundError saying what to run
     return Store(store, mode=mode)
