@@ -108,7 +108,7 @@ ERRORS = {
     "section-key": (
         lambda d: d.update(rdm={"measure": ["correlation"]}), "rdm.measure",
         "Unknown config key 'rdm.measure'. Did you mean 'rdm.measures'? Allowed keys in [rdm]: "
-        "'dtype', 'measures'."),
+        "'dtype', 'measures', 'nan_policy'."),
     "measure-in-list": (
         lambda d: d.update(rdm={"measures": ["correlation", "corelation"]}), "rdm.measures[1]",
         "config key 'rdm.measures[1]': Unknown measure 'corelation'. Did you mean "

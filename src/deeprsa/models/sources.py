@@ -229,7 +229,8 @@ def _timm_cached(name) -> bool:
 
 # Sources whose trained weights the library downloads (into TORCH_HOME or HF_HOME), and how to
 # tell whether they are in its local cache already. Every other source needs no download.
-DOWNLOADING_SOURCES = {"torchvision": _torchvision_cached, "timm": _timm_cached}
+DOWNLOADING_SOURCES = {"torchvision": lambda name: _torchvision_cached(name),
+                       "timm": lambda name: _timm_cached(name)}
 
 
 def trained_weights_cached(spec: str) -> bool:

@@ -409,7 +409,11 @@ def load_config(path) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file {str(path)!r} does not exist.")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError("", f"{str(path)!r} is not a text file (TOML is UTF-8): {err}.") \
+            from None
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only
@@ -424,7 +428,10 @@ def load_config(path) -> RunConfig:
         raise ConfigError("", f"{str(path)!r} is not valid TOML: {err}.") from None
     from ._parse import _build
 
-    config = _build(data, base_dir=str(path.parent))
+    try:
+        config = _build(data, base_dir=str(path.parent))
+    except ConfigError as err:  # name the file too
+        raise ConfigError(err.key, f"{str(path)!r}: {err}") from None
     if config.outputs.dir is None:
         # Absolute, so that resolve() does not put the config's folder in front twice.
         outputs = replace(config.outputs,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,7 +131,12 @@ def write_report(run_dir, *, path=None) -> Path:
                f"{_e(datetime.now(timezone.utc).isoformat(timespec='seconds'))}.</p>")
     out.append("</main></body></html>\n")
     target = Path(path) if path is not None else run_dir / REPORT_FILE
-    target.write_text("\n".join(out), encoding="utf-8")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # a killed run leaves no half
+    try:
+        tmp.write_text("\n".join(out), encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -151,8 +151,16 @@ class StimulusSet:
         path = Path(path)
         data = read_json(path, "Stimulus meta file", invalid=repr(str(path)))
         if isinstance(data, dict):
+            bad = next((k for k, v in data.items() if not isinstance(v, dict)), None)
+            if bad is not None:
+                raise ValueError(f"{str(path)!r}: the record of {bad!r} is not a mapping of "
+                                 "fields (filename, class, ...).")
             records = [{"stimulus_id": k, **v} for k, v in data.items()]
         elif isinstance(data, list):
+            bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
+            if bad is not None:
+                raise ValueError(f"{str(path)!r}: record {bad} is a {type(data[bad]).__name__}, "
+                                 "not a mapping of fields (filename, class, ...).")
             records = list(data)
         else:
             raise ValueError(
@@ -184,7 +192,11 @@ class StimulusSet:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"Stimulus CSV {str(path)!r} does not exist.")
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, OSError) as err:  # pandas' parser errors are ValueErrors
+            raise ValueError(f"Stimulus CSV {str(path)!r} cannot be read: "
+                             f"{str(err).strip() or type(err).__name__}.") from None
         return cls._from_table(
             frame, source=str(path), root=root if root is not None else path.parent,
             path_column=path_column, label_column=label_column, id_column=id_column,
