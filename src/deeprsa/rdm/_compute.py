@@ -391,10 +391,15 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
             return rdm
         rows = _Rows(store.array(key), in_memory=False)
         recorded = store.entry(key)["attrs"].get("nonfinite_rows", [])
+        if recorded and nan_policy == "raise":  # known from extraction: refuse before writing
+            raise explain_nonfinite(None, rows, ids, provenance, recorded)
         try:
             return _stored_rdm(store, task, rows, measure, params, dtype=dtype,
                                device=device, progress=progress, recorded=recorded)
         except NonFiniteActivationsError as err:
+            if store.mode != "r" and store.has(task.key, complete=False) \
+                    and not store.entry(task.key)["rows_done"]:
+                store.delete(task.key)  # no half-made entry of an RDM that cannot exist
             raise explain_nonfinite(err, rows, ids, provenance, recorded,
                                     batch_size=task.batch_size) from None
     finally:
