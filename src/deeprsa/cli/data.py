@@ -113,9 +113,11 @@ def _weights(model, weights):
 @click.option("--verify", is_flag=True,
               help="Check every chunk of the layers already in the store (their checksums) "
                    "before skipping them; a damaged layer is extracted again from there.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars.")
 @_api_errors
 def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, store,
-                batch_size, device, dtype, max_disk, keep, measures, sketch, verify):
+                batch_size, device, dtype, max_disk, keep, measures, sketch, verify, progress):
     """Extract activations of the selected layers into a store, in one pass (resumable).
 
     With --max-disk, --keep rdms or --sketch, the layers run in the passes that
@@ -142,7 +144,8 @@ def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, s
                                    measures=list(measures) or ["correlation"])
     else:
         table = extract(loaded, stimulus_set, selectors, store, reduction=reduction,
-                        batch_size=batch_size, device=device, dtype=dtype, verify=verify)
+                        batch_size=batch_size, device=device, dtype=dtype, verify=verify,
+                        progress=progress)
     click.echo(table.to_string(index=False))
 
 

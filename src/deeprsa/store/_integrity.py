@@ -171,11 +171,13 @@ def write_error(err: OSError, store, label: str, needed: int | None) -> StoreWri
     if needed:
         need = f" It needs about {_size(needed)} more"
         need += f" ({_size(free)} free there)." if free is not None else "."
-    return StoreWriteError(
-        err.errno, f"Writing {label} into store {str(store)!r} failed: {why} ({err}).{need} "
+    error = StoreWriteError(
+        f"Writing {label} into store {str(store)!r} failed: {why} ({err}).{need} "
         "Entries finished before stay complete and readable; this one is not marked "
         "complete. Free some space (or fix the disk) and run the same command again: it "
         "resumes where it stopped.")
+    error.errno = err.errno  # the message stays as written (no "[Errno n]" in front)
+    return error
 
 
 def _size(n) -> str:

@@ -155,9 +155,10 @@ class Store(BlockMarkers, EntryViews):
             self.path.mkdir(parents=True, exist_ok=True)
             self._manifest.create()
         except OSError as err:
-            raise StoreWriteError(err.errno, f"Cannot create a store at {where!r}: "
-                                  f"{err.strerror or err}. Choose a directory you can write."
-                                  ) from None
+            error = StoreWriteError(f"Cannot create a store at {where!r}: "
+                                    f"{err.strerror or err}. Choose a directory you can write.")
+            error.errno = err.errno
+            raise error from None
 
     def __repr__(self):
         return f"<Store {str(self.path)!r}: {len(self._load()['entries'])} arrays>"
@@ -420,7 +421,11 @@ class Store(BlockMarkers, EntryViews):
         except OSError as err:
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
             raise write_error(err, self.path, describe_entry(key, record), nbytes) from None
-        self._commit(lambda entries: ({key: record}, []), key=key)
+        try:
+            self._commit(lambda entries: ({key: record}, []), key=key)
+        except BaseException:
+            _remove_files(self.path, record)  # not in the manifest: no orphan array stays
+            raise
         if existing is not None and existing.get("path") != record["path"]:
             _remove_files(self.path, existing)
         return key, self._open(key, record, writable=True), 0
