@@ -93,7 +93,7 @@ def test_a_failed_write_stops_extraction_with_one_message_and_the_rerun_resumes(
                 progress=False)
     message = str(info.value)
     assert re.match(re.escape("Writing activations of zoo:convnet_s0 layer '") + "(conv1|fc)"
-                    + re.escape(f"' (key ") + r"\w+" + re.escape(
+                    + re.escape("' (key ") + r"\w+" + re.escape(
                         f") into store {str(path)!r} failed: {why} ("), message), message
     assert re.search(r"It needs about [\d.]+ (KB|MB) more \([\d.]+ (MB|GB|TB) free there\)\.",
                      message), message
