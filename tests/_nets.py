@@ -66,3 +66,22 @@ class NaNNet(nn.Module):
 
 def nan_net():
     return NaNNet()
+
+
+class GatedNet(SlowNet):
+    """SlowNet whose extraction waits, after its two probing passes, for the file named by
+    ``DEEPRSA_TEST_GATE`` to exist: a test holds a writer mid-extraction while it starts
+    another process."""
+
+    def forward(self, x):
+        import os
+
+        self.calls = getattr(self, "calls", 0) + 1
+        gate = os.environ.get("DEEPRSA_TEST_GATE")
+        while gate and self.calls > 2 and not os.path.exists(gate):
+            time.sleep(0.05)
+        return super().forward(x)
+
+
+def gated_net():
+    return GatedNet(delay=0.0)
