@@ -336,8 +336,13 @@ def test_a_soak_of_four_processes_leaves_a_consistent_store(tmp_path):
                         batch_size=4, progress=False)
         assert store.read(entry.key).tobytes() == Store(tmp_path / "fresh").read(
             fresh.key[0]).tobytes()
+    again = Store(tmp_path / "again")  # the same activations, their RDMs computed afresh
     for entry in store.entries("rdms").itertuples():
-        rdm = compute_rdm(store.read(entry.activations), measure=entry.measure, batch_size=4)
+        source = store.entry(entry.activations)
+        again.add_stimuli(store.stimulus_ids(entry.stimuli), entry.stimuli)
+        again.write("activations", source["fields"], store.read(entry.activations))
+        rdm = compute_rdm(again, key=entry.activations, measure=entry.measure, batch_size=4)
+        assert rdm.provenance["key"] == entry.key
         np.testing.assert_array_equal(deeprsa.RDM.load(store, entry.key).matrix, rdm.matrix)
     assert not list(path.glob("locks/*.lock"))
     assert not [p for p in path.rglob("*") if re.search(r"\.(tmp|partial)$", p.name)]
