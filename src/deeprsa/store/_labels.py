@@ -99,8 +99,6 @@ def write_coordinates(group, coords: dict) -> None:
     from zarr.codecs import Crc32cCodec
 
     for name, values in coords.items():
-        values = np.asarray([str(v) for v in values], dtype=str)
-        array = group.create_array(name, shape=values.shape, dtype=str,
-                                   dimension_names=(name,), compressors=[Crc32cCodec()],
-                                   overwrite=True)
-        array[...] = values
+        group.create_array(name, data=np.asarray([str(v) for v in values], dtype=str),
+                           dimension_names=(name,), compressors=[Crc32cCodec()],
+                           overwrite=True)
