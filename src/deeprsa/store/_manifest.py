@@ -39,6 +39,8 @@ JOURNAL = "manifest.journal"
 LOCK = ".lock"
 FORMAT_VERSION = 2  # 2: journal, checksummed chunks, entries as labelled Zarr groups
 _FOLD_AT = 256 << 10  # journal bytes past which (and past the snapshot's size) it is folded
+# What a store directory holds besides its manifest (a folder with these is a store).
+_STORE_PARTS = ("activations", "rdms", "comparisons", "prepared", "calibrations", JOURNAL)
 
 _REPAIR = ("`deeprsa store check {path}` lists the damage; `deeprsa store repair {path}` "
            "rebuilds the manifest from the arrays.")
@@ -175,6 +177,35 @@ class Manifest:
             for p in stale:
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
+
+    def new_store(self, mode) -> None:
+        """A store where there is no manifest: refuse a foreign or damaged one, else create it."""
+        where = str(self.root)
+        if self.root.is_file():
+            raise StoreFormatError(f"{where!r} is a file, not a store directory.")
+        parts = [p for p in _STORE_PARTS if (self.root / p).exists()]
+        if parts:
+            raise ManifestError(
+                f"Store {where!r} holds arrays ({', '.join(parts)}) but no {SNAPSHOT}. "
+                f"`deeprsa store repair {where}` rebuilds it from the arrays.")
+        if (self.root / "zarr.json").exists():
+            raise StoreFormatError(
+                f"{where!r} is a Zarr store without a deeprsa {SNAPSHOT}: not a deeprsa store. "
+                "Give deeprsa a directory of its own.")
+        if mode == "r":
+            raise FileNotFoundError(
+                f"No deeprsa store at {where!r} (no {SNAPSHOT}). Run "
+                "`deeprsa extract ... --store PATH` first.")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.create()
+        except OSError as err:
+            from ._errors import StoreWriteError
+
+            error = StoreWriteError(f"Cannot create a store at {where!r}: "
+                                    f"{err.strerror or err}. Choose a directory you can write.")
+            error.errno = err.errno
+            raise error from None
 
     def create(self) -> None:
         """Write the manifest of a new, empty store (under the lock)."""

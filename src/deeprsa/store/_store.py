@@ -54,20 +54,16 @@ from ._errors import (
     IntegrityError,
     ManifestError,
     ReadOnlyStoreError,
-    StoreFormatError,
-    StoreWriteError,
     describe_entry,
 )
 from ._integrity import CHECKSUM, CheckedArray, write_error
 from ._keys import _atomic_write_text, content_key, versions
-from ._manifest import FORMAT_VERSION, JOURNAL, SNAPSHOT, Manifest
+from ._manifest import FORMAT_VERSION, SNAPSHOT, Manifest
 
 __all__ = ["Store", "open_store"]
 
 log = logging.getLogger(__name__)
 MANIFEST = SNAPSHOT
-# What a store directory holds besides its manifest (a folder with these is a store).
-_STORE_PARTS = ("activations", "rdms", "comparisons", "prepared", "calibrations", JOURNAL)
 
 
 class Store(BlockMarkers, EntryViews):
@@ -118,7 +114,7 @@ class Store(BlockMarkers, EntryViews):
         self._manifest = Manifest(self.path)
         self._ids: dict = {}
         if not (self.path / MANIFEST).exists():
-            self._new_store(mode)
+            self._manifest.new_store(mode)
         reason = self._manifest.unwritable_reason() if self.mode == "a" else None
         if reason is not None:
             log.info("Store %s is read-only (%s): results are computed, not saved.",
@@ -133,32 +129,6 @@ class Store(BlockMarkers, EntryViews):
                 f"Store {str(self.path)!r} was written by deeprsa {made_with}; this is "
                 f"deeprsa {__version__}. Arrays are reused only where their content keys match.",
                 UserWarning, stacklevel=2)
-
-    def _new_store(self, mode):
-        where = str(self.path)
-        if self.path.is_file():
-            raise StoreFormatError(f"{where!r} is a file, not a store directory.")
-        parts = [p for p in _STORE_PARTS if (self.path / p).exists()]
-        if parts:
-            raise ManifestError(
-                f"Store {where!r} holds arrays ({', '.join(parts)}) but no {MANIFEST}. "
-                f"`deeprsa store repair {where}` rebuilds it from the arrays.")
-        if (self.path / "zarr.json").exists():
-            raise StoreFormatError(
-                f"{where!r} is a Zarr store without a deeprsa {MANIFEST}: not a deeprsa store. "
-                "Give deeprsa a directory of its own.")
-        if mode == "r":
-            raise FileNotFoundError(
-                f"No deeprsa store at {where!r} (no {MANIFEST}). Run "
-                "`deeprsa extract ... --store PATH` first.")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._manifest.create()
-        except OSError as err:
-            error = StoreWriteError(f"Cannot create a store at {where!r}: "
-                                    f"{err.strerror or err}. Choose a directory you can write.")
-            error.errno = err.errno
-            raise error from None
 
     def __repr__(self):
         return f"<Store {str(self.path)!r}: {len(self._load()['entries'])} arrays>"
