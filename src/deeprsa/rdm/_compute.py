@@ -409,19 +409,16 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
 def _stored_rdm(store, task, rows, measure, params, *, dtype, device, progress, recorded):
     ids, provenance, key = task.stimulus_ids, task.provenance, task.activations
     desc = f"{provenance.get('model')} {provenance.get('layer')}"
+    whole = None  # an RDM computed at once, then written
     if provenance.get("nan_policy") == "omit":  # the stimuli's rows are dropped, not tiled
-        D, constant = computed(rows, measure, params, ids=ids, where=provenance,
-                               nan_policy="omit", dtype=dtype, batch_size=task.batch_size,
-                               device=device, progress=progress, desc=desc,
-                               bad=recorded or None)
-        if store.mode == "r":
-            _constant_warning(measure, constant, ids, provenance)
-            return RDM._new(D, ids, provenance)
-        array, done = create_rdm_array(store, task, dtype)
-        write_upper(array, D)
+        whole = computed(rows, measure, params, ids=ids, where=provenance, nan_policy="omit",
+                         dtype=dtype, batch_size=task.batch_size, device=device,
+                         progress=progress, desc=desc, bad=recorded or None)
     elif task.engine == "columns":
-        D, constant = compute_by_columns(store.array(key), measure, params, dtype=dtype,
-                                         device=device, progress=progress, desc=desc)
+        whole = compute_by_columns(store.array(key), measure, params, dtype=dtype,
+                                   device=device, progress=progress, desc=desc)
+    if whole is not None:
+        D, constant = whole
         if store.mode == "r":
             _constant_warning(measure, constant, ids, provenance)
             return RDM._new(D, ids, provenance)
