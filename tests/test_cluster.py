@@ -313,10 +313,11 @@ def test_plan_on_two_workers_equals_the_serial_run(cluster, plan, stimuli, seria
 KILL_PLUGIN = "deeprsa-test-kill-once"
 
 
-def kill_once(marker):
-    """Worker plugin: the first worker to start its third RDM tile dies (``os._exit``).
+def kill_once(marker, prefix="rdm-tile", nth=3):
+    """Worker plugin: the first worker to start its ``nth`` task named ``prefix...`` dies.
 
-    The marker file is claimed by renaming it, so only one worker dies, once.
+    It dies with ``os._exit``, at once. The marker file is claimed by renaming it, so
+    only one worker dies, once.
     """
     from distributed import WorkerPlugin
 
@@ -327,10 +328,10 @@ def kill_once(marker):
             self.tiles = 0
 
         def transition(self, key, start, finish, **kwargs):
-            if finish != "executing" or not str(key).startswith("rdm-tile"):
+            if finish != "executing" or not str(key).startswith(prefix):
                 return
             self.tiles += 1
-            if self.tiles < 3:
+            if self.tiles < nth:
                 return
             try:
                 os.rename(marker, f"{marker}.claimed")
@@ -400,6 +401,43 @@ def test_a_worker_killed_during_rdm_tiles_loses_nothing_finished(cluster, plan, 
     assert_same_arrays(serial[0], store)
     for method, expected in serial[1].items():
         assert result.comparisons[method].matrix.tobytes() == expected.matrix.tobytes()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_extraction_loses_nothing_finished(cluster, plan, stimuli,
+                                                                  serial, tmp_path):
+    from distributed import KilledWorker
+
+    from deeprsa.pipeline.dask import run_plan
+
+    client, _ = cluster
+    marker = tmp_path / "kill-once"
+    marker.touch()
+    client.register_plugin(kill_once(str(marker), prefix="extract-shard", nth=2))
+    try:
+        with pytest.raises(KilledWorker):
+            run_plan(plan, client, store=tmp_path / "store", stimuli=stimuli,
+                     rdm_batch_size=B, shard_size=16, progress=False)
+    finally:
+        client.unregister_worker_plugin(KILL_PLUGIN)
+        _wait_until_idle(client)
+    assert not marker.exists()  # a worker did die, in the middle of extracting
+    store = Store(tmp_path / "store")
+    activations = store.entries("activations")
+    marked = {key: len(store.blocks_done(key)) for key in activations.key}
+    assert not activations.complete.all() and any(marked.values())  # finished shards kept
+    shards = -(-len(stimuli) // 16)
+    missing = {m: max(shards - min(marked[k] for k in activations[activations.model == m].key), 0)
+               for m in set(activations.model) if not activations[activations.model == m]
+               .complete.all()}
+
+    result = run_plan(plan, client, store=store, stimuli=stimuli, rdm_batch_size=B,
+                      shard_size=16, progress=False)
+
+    extraction = result.work[result.work["stage"] == "extract"]
+    for model, n in missing.items():  # only the shards without a marker ran again
+        assert set(extraction[extraction.model == model].computed) == {n}
+    assert_same_arrays(serial[0], store)
 
 
 def test_cluster_run_reports_bad_options_before_starting_a_cluster(tmp_path):

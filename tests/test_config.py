@@ -109,7 +109,8 @@ ERRORS = {
     "section-key": (
         lambda d: d.update(rdm={"measure": ["correlation"]}), "rdm.measure",
         "Unknown config key 'rdm.measure'. Did you mean 'rdm.measures'? Allowed keys in [rdm]: "
-        "'by', 'combine', 'dtype', 'entries', 'measures', 'n_permutations', 'seed', 'units'."),
+        "'by', 'combine', 'dtype', 'entries', 'measures', 'n_permutations', 'nan_policy', 'seed',"
+        " 'units'."),
     "measure-in-list": (
         lambda d: d.update(rdm={"measures": ["correlation", "corelation"]}), "rdm.measures[1]",
         "config key 'rdm.measures[1]': Unknown measure 'corelation'. Did you mean "

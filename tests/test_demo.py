@@ -188,8 +188,8 @@ def test_run_command_reports_config_errors(tmp_path):
                       '\n[rdm]\nmeasures = ["corelation"]\n')
     result = CliRunner().invoke(cli, ["run", str(config)])
     assert result.exit_code == 1
-    assert ("Error: config key 'rdm.measures[0]': Unknown measure 'corelation'. Did you mean "
-            "'correlation'?") in result.output
+    assert (f"Error: '{config}': config key 'rdm.measures[0]': Unknown measure 'corelation'. "
+            "Did you mean 'correlation'?") in result.output
 
 
 def test_run_names_a_missing_layer_for_srm(tmp_path):

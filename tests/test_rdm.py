@@ -357,8 +357,8 @@ def test_invalid_activations_raise_helpful_errors(X, msg):
 def test_nan_or_infinite_rows_are_reported(activations, measure, bad):
     X = activations.copy()
     X[7, 3] = bad
-    msg = ("activations hold NaN or infinity (or values too large for float32), first at "
-           "row 7. Drop those stimuli or fix the layer.")
+    msg = ("The activations hold NaN or infinity in 1 of 12 stimuli: ['7']. No dissimilarity "
+           "is defined there: drop those stimuli")
     with pytest.raises(ValueError, match=re.escape(msg)):
         compute_rdm(InaccessibleArray(X, max_rows=5), measure=measure, batch_size=5)
 
@@ -766,7 +766,8 @@ def test_compute_rdms_errors(tmp_path, activations, ids):
                                  shape=activations.shape)
     array[...] = activations
     store.mark_progress(key, 12, complete=True)
-    msg = "The selected activations use 2 stimulus sets (h1, h2); choose one with stimuli=."
+    msg = ("The selected activations use 2 stimulus sets (h1, h2); choose one with stimuli= "
+           "(`--stimuli-key KEY`).")
     with pytest.raises(ValueError, match=re.escape(msg)):
         compute_rdms(store)
     assert len(compute_rdms(store, stimuli="h2", progress=False)) == 1

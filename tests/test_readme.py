@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).parents[1]
@@ -40,10 +41,12 @@ SET_UP = ("bash", "Set up", "cd deeprsa")
 TESTS = ("bash", "Set up", 'cd "$DEEPRSA"')
 CLI = ("bash", "Quickstart: command line", "deeprsa demo")
 PYTHON = ("python", "Quickstart: Python", "import deeprsa")
+XARRAY = ("python", "Extraction and the store", "import xarray")
 
 
 def test_every_readme_block_is_run_by_a_test():
-    known = {(lang, section, first) for lang, section, first in (SET_UP, TESTS, CLI, PYTHON)}
+    known = {(lang, section, first)
+             for lang, section, first in (SET_UP, TESTS, CLI, PYTHON, XARRAY)}
     for language in ("bash", "python", "sh", "console", "shell"):
         for section, code in _blocks(language):
             first = next((k for k in known if k[0] == language and k[1] == section
@@ -118,6 +121,21 @@ def test_python_quickstart_runs(tmp_path, monkeypatch):
     assert set(result.table["model_a"]) == {"zoo:convnet_s0", "zoo:convnet_s1", "zoo:mlp_s0"}
     assert shared[0].shape == (200, 10)
     assert (tmp_path / "runs" / "python_store" / "manifest.json").exists()
+
+
+def test_xarray_block_reads_the_python_quickstarts_store(tmp_path, monkeypatch):
+    pytest.importorskip("xarray")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_block(*PYTHON), str(README), "exec"), namespace)
+    lines = _block(*XARRAY).rstrip().splitlines()
+    code = "\n".join([*lines[:-2], f"opened = {lines[-2]}", f"loaded = {lines[-1]}"])
+    exec(compile(code, str(README), "exec"), namespace)
+    opened, loaded = namespace["opened"], namespace["loaded"]
+    assert opened.dims == loaded.dims == ("stimulus", "unit")
+    assert list(opened["stimulus"].values) == list(loaded["stimulus"].values) \
+        == list(namespace["stimuli"].stimulus_ids)
+    np.testing.assert_array_equal(opened.values, loaded.values)
 
 
 def test_quickstarts_use_separate_stores():

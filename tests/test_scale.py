@@ -164,7 +164,7 @@ def test_rdms_are_stored_as_their_upper_tiles(tmp_path):
     lower = np.tril_indices(40, k=-1)
     # Tiles wholly below the diagonal were never written (zeros, no files) ...
     assert_array_equal(raw[16:, :16][np.tril_indices(24, k=-9)], 0)
-    chunk_files = list((store.path / "rdms" / rdm.provenance["key"]).rglob("c/*/*"))
+    chunk_files = list((store.path / store.entry(rdm.provenance["key"])["path"]).rglob("c/*/*"))
     assert len(chunk_files) == 6  # tiles (0,0) (0,1) (0,2) (1,1) (1,2) (2,2) of 3 x 3
     # ... and loading mirrors them back.
     loaded = RDM.load(store, rdm.provenance["key"])
@@ -202,7 +202,7 @@ def test_raw_arrays_read_and_write_valid_zarr_chunk_files(tmp_path):
     for start in range(0, 23, 4):  # batches as extraction writes them
         array[start:start + 4] = X[start:start + 4]
     store.mark_progress(key, 23, complete=True)
-    assert_array_equal(zarr.open_array(store.path / "activations" / key)[...], X)  # Zarr reads it
+    assert_array_equal(zarr.open_array(store.path / store.entry(key)["path"])[...], X)  # Zarr reads it
     raw = store.array(key)
     assert isinstance(raw, RawArray)
     for index in [np.s_[...], np.s_[5:17], np.s_[:, 2:8], np.s_[3:21, 1:10], np.s_[7]]:

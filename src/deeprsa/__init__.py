@@ -18,6 +18,7 @@ from .extract import extract  # noqa: E402
 _HOMES = {
     # stimuli
     "StimulusSet": "stimuli", "digits": "stimuli", "load_stimuli": "stimuli",
+    "ImageConversionWarning": "stimuli",
     "list_loaders": "stimuli", "register_loader": "stimuli",
     # models and layers
     "LoadedModel": "models", "Preprocessing": "models", "list_sources": "models",
@@ -26,9 +27,11 @@ _HOMES = {
     "write_layer_file": "layers",
     # extraction and the store
     "list_reductions": "extract", "register_reduction": "extract",
+    "NonFiniteActivationsWarning": "extract",
     "Store": "store",
     # first-order RDMs
     "RDM": "rdm", "RDMs": "rdm", "ConstantPatternWarning": "rdm", "compute_rdm": "rdm",
+    "NonFiniteActivationsError": "rdm",
     "compute_rdms": "rdm", "describe_measures": "rdm", "list_measures": "rdm",
     "load_rdms": "rdm", "register_measure": "rdm",
     # comparisons

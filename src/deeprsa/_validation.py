@@ -48,17 +48,20 @@ def read_json(path, what: str, *, invalid: str | None = None):
     FileNotFoundError
         "<what> '<path>' does not exist."
     ValueError
-        "<invalid or what '<path>'> is not valid JSON: <where>."
+        "<invalid or what '<path>'> is not valid JSON: <where>." (also for a file
+        that is not UTF-8 text, or a directory)
     """
     import json
     from pathlib import Path
 
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist.") from None
-    except json.JSONDecodeError as err:
+    except IsADirectoryError:
+        raise ValueError(f"{what} {str(path)!r} is a directory, not a JSON file.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         shown = invalid if invalid is not None else f"{what} {str(path)!r}"
         raise ValueError(f"{shown} is not valid JSON: {err}.") from None
 

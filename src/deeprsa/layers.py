@@ -114,7 +114,7 @@ def list_layers(model, *, input_shape=None):
     if shape is None:
         raise ValueError(
             f"The input size of {loaded.name} is unknown. Pass input_shape=(channels, height, "
-            "width).")
+            "width) (`deeprsa layers --input-shape C,H,W`).")
     device = next((p.device for p in loaded.module.parameters()), torch.device("cpu"))
     record = probe(loaded.module, torch.zeros((1, *shape), device=device))
     return _table(loaded.module, record, pd)
@@ -137,6 +137,21 @@ def _table(module, record, pd):
         ordinal += 1
     return pd.DataFrame(rows, columns=["ordinal", "layer", "type", "output_shape", "n_units",
                                        "calls", "leaf", "depth"])
+
+
+def _check_table(table, layers):
+    """``table`` if it is a :func:`list_layers` table; else a TypeError saying what to pass."""
+    import pandas as pd
+
+    columns = {"layer", "type", "calls", "leaf", "depth"}
+    if isinstance(table, pd.DataFrame) and columns <= set(table.columns):
+        return table
+    got = (f"the str {table!r}" if isinstance(table, str) else
+           f"a DataFrame with columns {sorted(map(str, table.columns))}"
+           if isinstance(table, pd.DataFrame) else f"a {type(table).__name__}")
+    spec = repr(table) if isinstance(table, str) else "model"
+    raise TypeError(f"select_layers takes the layer table of a model (from list_layers), not "
+                    f"{got}: write select_layers(list_layers({spec}), {layers!r}).")
 
 
 def select_layers(table, layers) -> list[str]:
@@ -163,6 +178,8 @@ def select_layers(table, layers) -> list[str]:
     ------
     ValueError
         For a selector that matches nothing, with the closest layer names.
+    TypeError
+        If ``table`` is not a :func:`list_layers` table (a model spec, say).
 
     Examples
     --------
@@ -174,6 +191,7 @@ def select_layers(table, layers) -> list[str]:
     ...
     ValueError: No layer matches 'conv1x'. Did you mean 'conv1'? Selectors are module paths, ordinals (0-66), types (e.g. 'Conv2d'), glob patterns or presets ('all', 'leaf', 'top_level'); see deeprsa.list_layers.
     """
+    table = _check_table(table, layers)
     called = table[table["calls"] > 0]
     if isinstance(layers, str) and layers in PRESETS:
         if layers == "all":

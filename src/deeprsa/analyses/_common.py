@@ -154,7 +154,8 @@ def _store_layers(store, *, model, layer, filters, min_stimuli) -> list[_Layer]:
                        "`deeprsa extract` first.")
     table = table[table["complete"]]
     wanted = [("model", _as_list(model)), ("layer", _as_list(layer))]
-    wanted += [(name, [value]) for name, value in filters.items()]
+    wanted += [(name, list(value) if isinstance(value, (list, tuple)) else [value])
+               for name, value in filters.items()]  # a list means any of them, as in select
     for column, values in wanted:
         if values is None:
             continue

@@ -1,7 +1,8 @@
 """Helpers shared by the ``deeprsa`` commands.
 
-The wrapper that turns the API's KeyError, ValueError, TypeError and
-FileNotFoundError into one-line CLI errors; the parsers of ``--stimuli``,
+The wrapper that turns the errors a user can fix (KeyError, ValueError,
+TypeError, OSError, ImportError, a store's and a model source's errors) into
+one-line CLI errors; the parsers of ``--stimuli``,
 ``--layers``/``--select`` and ``--param``; the click options shared by the
 statistics and analyses commands; and the writers that echo a table and save
 it as CSV or parquet.
@@ -11,17 +12,37 @@ from __future__ import annotations
 
 import click
 
+# A user's mistake (a bad option, a missing file, a damaged store, no network for trained
+# weights) is one line on stderr and exit status 1, never a traceback.
+_USER_ERRORS = (KeyError, ValueError, TypeError, FileNotFoundError, ImportError, OSError)
+
+
+def user_error(err: BaseException) -> click.ClickException | None:
+    """The one-line CLI error for an exception a user can fix, or None (a bug: traceback)."""
+    from ..models import WeightsUnavailableError
+    from ..store import StoreError
+
+    if isinstance(err, click.ClickException):
+        return err
+    if isinstance(err, (StoreError, WeightsUnavailableError, *_USER_ERRORS)):
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        return click.ClickException(text or type(err).__name__)
+    return None
+
 
 def _api_errors(func):
-    """Report the API's KeyError/ValueError/TypeError as one-line CLI errors (exit code 1)."""
+    """Report the API's errors a user can fix as one-line CLI errors (exit code 1)."""
     import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (KeyError, ValueError, TypeError, FileNotFoundError) as err:
-            raise click.ClickException(str(err.args[0]) if err.args else str(err)) from err
+        except Exception as err:
+            translated = user_error(err)
+            if translated is None or translated is err:
+                raise
+            raise translated from err
 
     return wrapper
 
@@ -96,10 +117,20 @@ def _stats_options(func):
 
 
 def _write_analysis_table(table, path, store, name):
-    """Write ``table`` to ``path`` (.csv or .parquet; default STORE/tables/NAME.csv)."""
+    """Write ``table`` to ``path`` (.csv or .parquet; default STORE/tables/NAME.csv).
+
+    A store that cannot be written (a read-only share) is never written into:
+    the default is then ``deeprsa_tables/NAME.csv`` in the working directory.
+    """
+    import os
     from pathlib import Path
 
-    path = Path(path or Path(store) / "tables" / f"{name}.csv")
+    file = name if Path(name).suffix else f"{name}.csv"
+    if path is None and not os.access(store, os.W_OK):
+        path = Path.cwd() / "deeprsa_tables" / file
+        click.echo(f"Store {store} is read-only: the table goes to {path} (choose with "
+                   "--table).", err=True)
+    path = Path(path or Path(store) / "tables" / file)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
         table = table.copy()

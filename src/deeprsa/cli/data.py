@@ -30,14 +30,17 @@ from ._common import (
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write a layer file: a JSON list of model/layer records, as in the "
                    "object-classification RSA study.")
+@click.option("--input-shape", default=None, metavar="C,H,W",
+              help="Channels, height and width of one input, for a network whose input size "
+                   "deeprsa cannot tell (e.g. 3,224,224).")
 @_api_errors
-def layers_cmd(model, weights, select, json_out):
+def layers_cmd(model, weights, select, json_out, input_shape):
     """List the layers of MODEL (e.g. torchvision:resnet18, zoo:convnet_s0)."""
     from ..layers import list_layers, select_layers, write_layer_file
     from ..models import load_model
 
     loaded = load_model(model, weights=weights)
-    table = list_layers(loaded)
+    table = list_layers(loaded, input_shape=_parse_shape(input_shape))
     if select:
         table = table[table.layer.isin(select_layers(table, _parse_selectors(select)))]
     with __import__("pandas").option_context("display.max_rows", None, "display.width", 200):
@@ -47,10 +50,41 @@ def layers_cmd(model, weights, select, json_out):
         click.echo(f"wrote {json_out}")
 
 
+def _parse_shape(text):
+    """``"3,224,224"`` -> ``(3, 224, 224)`` (None stays None)."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise click.BadParameter(f"{text!r} is not CHANNELS,HEIGHT,WIDTH, e.g. 3,224,224.",
+                                 param_hint="--input-shape")
+    return shape
+
+
+def _weights(model, weights):
+    """``--weights``, defaulting to trained weights only where no download is needed."""
+    if weights is not None:
+        return weights
+    from ..models.sources import trained_weights_cached
+
+    if trained_weights_cached(model):
+        return "trained"
+    raise click.UsageError(
+        f"The trained weights of {model} are not in the local cache, and deeprsa downloads "
+        "nothing unless asked: pass --weights trained to download them (through "
+        f"{model.partition(':')[0]}, into its cache), or --weights random for the seeded "
+        "untrained network, or --weights PATH for a state dict.")
+
+
 @click.command("extract")
 @click.option("--model", required=True, help="e.g. torchvision:resnet18 or zoo:convnet_s0.")
-@click.option("--weights", default="trained", show_default=True,
-              help="'trained', 'random' or a state-dict path.")
+@click.option("--weights", default=None,
+              help="'trained', 'random' or a state-dict path [default: trained when no "
+                   "download is needed (the zoo, weights already in the local cache); else "
+                   "say which].")
 @click.option("--seed", type=int, default=None, help="Seed of random weights.")
 @click.option("--layers", "layers", default="top_level", show_default=True,
               help="Comma-separated names, ordinals, types, globs, or a preset.")
@@ -77,9 +111,14 @@ def layers_cmd(model, weights, select, json_out):
 @click.option("--sketch", default=None, metavar="auto|K",
               help="Sketch layers wider than K units (a very sparse random projection); "
                    "auto chooses K per layer by its measured fidelity.")
+@click.option("--verify", is_flag=True,
+              help="Check every chunk of the layers already in the store (their checksums) "
+                   "before skipping them; a damaged layer is extracted again from there.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars.")
 @_api_errors
 def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, store,
-                batch_size, device, dtype, max_disk, keep, measures, sketch):
+                batch_size, device, dtype, max_disk, keep, measures, sketch, verify, progress):
     """Extract activations of the selected layers into a store, in one pass (resumable).
 
     With --max-disk, --keep rdms or --sketch, the layers run in the passes that
@@ -91,6 +130,8 @@ def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, s
     from ..layers import read_layer_file
     from ..models import load_model
 
+    weights = _weights(model, weights)
+    stimulus_set = _load_stimuli(stimuli)  # a bad --stimuli fails before the model loads
     loaded = load_model(model, weights=weights, seed=seed)
     selectors = _parse_selectors(layers)
     if layers_file:
@@ -103,8 +144,9 @@ def extract_cmd(model, weights, seed, layers, layers_file, stimuli, reduction, s
                                    max_disk=max_disk, keep=keep, sketch=sketch,
                                    measures=list(measures) or ["correlation"])
     else:
-        table = extract(loaded, _load_stimuli(stimuli), selectors, store, reduction=reduction,
-                        batch_size=batch_size, device=device, dtype=dtype)
+        table = extract(loaded, stimulus_set, selectors, store, reduction=reduction,
+                        batch_size=batch_size, device=device, dtype=dtype, verify=verify,
+                        progress=progress)
     click.echo(table.to_string(index=False))
 
 
@@ -175,9 +217,17 @@ def _extract_in_passes(model, weights, seed, selectors, stimuli, reduction, stor
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None,
               help="For a stack: the table of its RDMs, .csv or .parquet [default: "
                    "STORE/tables/rdm_stack.csv].")
+@click.option("--stimuli-key", "stimuli_key", default=None,
+              help="Only activations of this stimulus set (its key), when the store holds "
+                   "several.")
+@click.option("--nan-policy", type=click.Choice(["raise", "omit"]), default="raise",
+              show_default=True,
+              help="Stimuli whose activations hold NaN or infinity: refuse them, or give them "
+                   "NaN dissimilarities that comparisons leave out.")
 @_api_errors
 def rdm_cmd(store, measures, models, layers, stimuli, by, entries, combine, units,
-            n_permutations, seed, dtype, device, batch_size, params, table_path):
+            n_permutations, seed, dtype, device, batch_size, params, table_path, stimuli_key,
+            nan_policy):
     """Compute the representational dissimilarity matrix (RDM) of every layer in a store.
 
     An RDM holds the dissimilarity of the activations of every pair of stimuli
@@ -192,15 +242,19 @@ def rdm_cmd(store, measures, models, layers, stimuli, by, entries, combine, unit
     """
     from ..rdm import compute_rdms
 
+    if stimuli and stimuli_key:
+        raise click.UsageError("Pass --stimuli (the stimuli themselves) or --stimuli-key (the "
+                               "key of their set in the store), not both.")
     options = dict(model=list(models) or None, layer=list(layers) or None, dtype=dtype,
-                   device=device, batch_size=batch_size, params=_parse_params(params))
+                   device=device, batch_size=batch_size, params=_parse_params(params),
+                   nan_policy=nan_policy)
     measure = measures[0] if len(measures) == 1 else list(measures)
     stack = dict(by=list(by) or None, entries=list(entries) or None,
                  combine=_parse_combine(combine), units=list(units) or None,
                  n_permutations=n_permutations)
     if not any(v not in (None, 0) for v in stack.values()):
-        if stimuli:
-            options["stimuli"] = _load_stimuli(stimuli)
+        if stimuli or stimuli_key:
+            options["stimuli"] = _load_stimuli(stimuli) if stimuli else stimuli_key
         rdms = compute_rdms(store, measure=measure, **options)
         columns = [c for c in ("model", "layer", "measure", "key") if c in rdms.metadata]
         click.echo(rdms.metadata[columns].to_string(index=False))
@@ -286,9 +340,11 @@ def measures_cmd():
               help="With --target: folds over stimuli that choose the best layer.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="With --target: seeds the bootstrap and the folds.")
+@click.option("--stimuli-key", "stimuli", default=None,
+              help="Only RDMs of this stimulus set (its key), when the store holds several.")
 @_api_errors
 def compare_cmd(store, method, models, measure, params, table_path, working_memory, target,
-                target_labels, over, n_resamples, cv, seed):
+                target_labels, over, n_resamples, cv, seed, stimuli):
     """Model RDMs and the multi-model RDM of every layer in a store.
 
     A model RDM holds, for every pair of one model's layers, the dissimilarity
@@ -302,8 +358,6 @@ def compare_cmd(store, method, models, measure, params, table_path, working_memo
     noise ceiling, corrected p-values and each model's best layer chosen by
     cross-validation over stimuli (docs/targets.md).
     """
-    from pathlib import Path
-
     from ..compare import multi_model_rdm
     from ..store import Store
 
@@ -315,19 +369,21 @@ def compare_cmd(store, method, models, measure, params, table_path, working_memo
                                    n_resamples=n_resamples, cv=cv, seed=seed,
                                    table_path=table_path)
     handle = Store(store)
-    filters = {} if measure is None else {"measure": measure}
+    filters = {k: v for k, v in (("measure", measure), ("stimuli", stimuli)) if v is not None}
     result = multi_model_rdm(handle, list(models) or None, method=method,
                              params=_parse_params(params), working_memory=working_memory,
                              **filters)
-    key = result.save(handle, name="multi_model_rdm")
+    saved = handle.mode != "r"
+    if not saved:
+        click.echo(f"Store {store} is read-only ({handle.read_only_reason}): the comparisons "
+                   "are not saved in it.", err=True)
+    key = result.save(handle, name="multi_model_rdm") if saved else "not saved"
     click.echo(f"multi-model RDM ({len(result.matrix)} layers): {key}")
     for model in dict.fromkeys(result.metadata_a["model"]):
         sub = result.select(model=model)
         click.echo(f"model RDM {model} ({len(sub.matrix)} layers): "
-                   f"{sub.save(handle, name='model_rdm')}")
-    path = _write_analysis_table(
-        result.table, table_path or Path(store) / "tables" / f"compare-{method}.parquet",
-        store, "compare")
+                   f"{sub.save(handle, name='model_rdm') if saved else 'not saved'}")
+    path = _write_analysis_table(result.table, table_path, store, f"compare-{method}.parquet")
     click.echo(f"table ({len(result.table)} pairs): {path}")
 
 

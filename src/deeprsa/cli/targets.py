@@ -29,7 +29,6 @@ def compare_with_target(store, target, *, labels, method, models, measure, over,
     click.echo("\nbest layer of each model (chosen by cross-validation over stimuli):")
     _echo_table(profile.best, ["model", "layer", "n_chosen", "n_folds", "held_out"])
     name = profile.table["target"].iloc[0]
-    path = _write_analysis_table(
-        profile.table, table_path or Path(store) / "tables" / f"profile-{name}-{method}.parquet",
-        store, "profile")
+    path = _write_analysis_table(profile.table, table_path, store,
+                                 f"profile-{name}-{method}.parquet")
     click.echo(f"table ({len(profile.table)} layers): {path}")

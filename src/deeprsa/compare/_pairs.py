@@ -190,7 +190,8 @@ class _Prepared:
         return tuple(out)
 
     def get(self, i, *, mmap=False):
-        return tuple(np.load(x, mmap_mode="r" if mmap else None) if isinstance(x, Path)
+        return tuple(np.load(x, mmap_mode="r" if mmap else None, allow_pickle=False)
+                     if isinstance(x, Path)
                      else x for x in self.items[i])
 
     def close(self):

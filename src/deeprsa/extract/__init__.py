@@ -6,10 +6,11 @@
 - ``_engine``: the forward-pass kernel both executors run, and the writer.
 """
 
-from ._extract import extract
+from ._extract import NonFiniteActivationsWarning, extract
 from .reductions import REDUCTIONS, list_reductions, register_reduction
 
-__all__ = ["extract", "list_reductions", "register_reduction", "REDUCTIONS"]
+__all__ = ["NonFiniteActivationsWarning", "extract", "list_reductions", "register_reduction",
+           "REDUCTIONS"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._engine import forward_batches as forward_batches  # noqa: E402

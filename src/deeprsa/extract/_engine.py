@@ -11,6 +11,8 @@ from __future__ import annotations
 import queue
 import threading
 
+import numpy as np
+
 from .reductions import _reduce_tensor
 
 
@@ -21,14 +23,26 @@ def _to_rows(reduced, dtype):
     return reduced.to("cpu", torch.float32).numpy().astype(dtype, copy=False)
 
 
-class _Writer(threading.Thread):
-    """Background thread writing (start, {key: rows}) batches, then recording progress."""
+def nonfinite_rows(rows) -> np.ndarray:
+    """Positions of the rows holding NaN or infinity (a float64 sum cannot overflow here)."""
+    return np.flatnonzero(~np.isfinite(rows.sum(axis=1, dtype=np.float64)))
 
-    def __init__(self, store, arrays: dict):
+
+class _Writer(threading.Thread):
+    """Background thread writing (start, {key: rows}) batches, then recording progress.
+
+    It also notes which rows of each array hold NaN or infinity (a custom
+    module can produce them, float16 storage overflows past 65504): they go
+    into the entry's attributes (``nonfinite_rows``) with the batch's progress.
+    """
+
+    def __init__(self, store, arrays: dict, known: dict | None = None):
         super().__init__(daemon=True, name="deeprsa-writer")
         self.store, self.arrays = store, arrays
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
+        self.nonfinite = {key: sorted(set(known.get(key, ()))) for key in arrays} \
+            if known else {key: [] for key in arrays}
 
     def run(self):
         while True:
@@ -39,11 +53,15 @@ class _Writer(threading.Thread):
                 continue
             start, blocks = item
             try:
-                end = start
+                end, attrs = start, {}
                 for key, rows in blocks.items():
                     self.arrays[key][start:start + len(rows)] = rows
                     end = start + len(rows)
-                self.store.mark_progress_many({key: end for key in blocks})
+                    bad = [start + int(i) for i in nonfinite_rows(rows)]
+                    if bad:
+                        self.nonfinite[key] = sorted(set(self.nonfinite[key]) | set(bad))
+                        attrs[key] = {"nonfinite_rows": self.nonfinite[key]}
+                self.store.mark_progress_many({key: end for key in blocks}, attrs=attrs)
             except BaseException as err:  # surfaced in the main thread
                 self.error = err
 
@@ -142,8 +160,15 @@ def _chunks(batch_size, width, target_bytes=8 << 20):
 
 def _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device, *,
          progress, desc, tqdm):
-    """Serial extraction of the ``pending`` layers from row ``start``, through the writer."""
-    writer = _Writer(store, {p["key"]: p["array"] for p in pending.values()})
+    """Serial extraction of the ``pending`` layers from row ``start``, through the writer.
+
+    On any error (a full disk, a failing layer, Ctrl-C) the rows already
+    written stay recorded, nothing is marked complete and the arrays' locks
+    are released, so the same call again resumes.
+    """
+    keys = [p["key"] for p in pending.values()]
+    known = {p["key"]: p.get("nonfinite", []) for p in pending.values()}
+    writer = _Writer(store, {p["key"]: p["array"] for p in pending.values()}, known)
     writer.start()
     bar = tqdm(total=len(stimuli), initial=start, desc=f"extract {desc}", unit="stim",
                disable=not progress)
@@ -151,15 +176,19 @@ def _run(module, stimuli, prep, pending, reductions, store, start, batch_size, d
                               stop=len(stimuli), batch_size=batch_size, device=device,
                               reductions=reductions)
     try:
-        for s, n_rows, outputs in batches:
-            blocks = {p["key"]: _to_rows(outputs[name], p["array"].dtype)
-                      for name, p in pending.items()
-                      if s + n_rows > p["done"]}  # else this layer already has these rows
-            writer.put((s, blocks))
-            bar.update(n_rows)
+        try:
+            for s, n_rows, outputs in batches:
+                blocks = {p["key"]: _to_rows(outputs[name], p["array"].dtype)
+                          for name, p in pending.items()
+                          if s + n_rows > p["done"]}  # else this layer already has these rows
+                writer.put((s, blocks))
+                bar.update(n_rows)
+        finally:
+            batches.close()
+            bar.close()
+            writer.close()  # finishes queued batches, so nothing computed is lost
+        store.mark_progress_many({key: len(stimuli) for key in keys},
+                                 complete={key: True for key in keys})
     finally:
-        batches.close()
-        bar.close()
-        writer.close()  # finishes queued batches, so nothing computed is lost
-    store.mark_progress_many({p["key"]: len(stimuli) for p in pending.values()},
-                             complete={p["key"]: True for p in pending.values()})
+        store.release(*keys)
+    return writer.nonfinite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def extract(model, stimuli, layers, store, *, reduction="flatten",
             batch_size: int = 64, device="cpu", weights="trained", seed=None,
-            dtype: str = "float32", codec: str = "zstd", progress: bool = True):
+            dtype: str = "float32", codec: str = "zstd", verify: bool = False,
+            progress: bool = True):
     """Extract the activations of all selected layers in one pass and stream them to a store.
 
     Parameters
@@ -56,6 +58,10 @@ def extract(model, stimuli, layers, store, *, reduction="flatten",
         Used when ``model`` is a spec string; see :func:`deeprsa.load_model`.
     seed : int, optional
         Seed of random weights, when ``model`` is a spec string.
+    verify : bool, default=False
+        Check every chunk of the layers already complete (their checksums)
+        before skipping them; a damaged layer is extracted again from its
+        first damaged row (status ``"repaired"``).
     progress : bool, default=True
         Show a tqdm progress bar.
 
@@ -63,14 +69,27 @@ def extract(model, stimuli, layers, store, *, reduction="flatten",
     -------
     pandas.DataFrame
         One row per selected layer: ``model``, ``layer``, ``reduction``,
-        ``key`` (the store array), ``n_features`` and ``status``
-        (``"extracted"``, ``"resumed"`` or ``"skipped"`` when already complete).
+        ``key`` (the store array), ``n_features``, ``status``
+        (``"extracted"``, ``"resumed"``, ``"repaired"`` or ``"skipped"`` when
+        already complete) and ``n_nonfinite``, the stimuli whose activations
+        hold NaN or infinity (recorded in the entry, see Warns).
 
     Raises
     ------
     ValueError
         For unknown layers or reductions (with suggestions), or a reduction that
         does not fit a layer's output.
+    StoreWriteError
+        If a write fails (a full disk, an I/O error), naming the store, the
+        layer and the bytes it still needs. Finished layers stay complete;
+        after freeing space the same call resumes.
+
+    Warns
+    -----
+    NonFiniteActivationsWarning
+        Once per layer whose activations hold NaN or infinity, naming the
+        model, the layer and the stimulus ids. Their RDMs refuse them unless
+        ``nan_policy="omit"`` (:func:`deeprsa.compute_rdm`).
 
     Examples
     --------
@@ -102,23 +121,46 @@ def extract(model, stimuli, layers, store, *, reduction="flatten",
     device = torch.device(device)
     module, prep, reductions, plan = _plan(loaded, stimuli, layers, store,
                                            reduction=reduction, batch_size=batch_size,
-                                           device=device, dtype=dtype, codec=codec)
+                                           device=device, dtype=dtype, codec=codec,
+                                           verify=verify)
 
     pending = {n: p for n, p in plan.items() if p["done"] < len(stimuli)}
     if pending:
         start = min(p["done"] for p in pending.values())
         start -= start % batch_size
-        _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device,
-             progress=progress, desc=loaded.name, tqdm=tqdm)
+        found = _run(module, stimuli, prep, pending, reductions, store, start, batch_size,
+                     device, progress=progress, desc=loaded.name, tqdm=tqdm)
+        for name, p in pending.items():
+            p["nonfinite"] = found[p["key"]]
+            warn_nonfinite(loaded.name, name, p["nonfinite"], stimuli.stimulus_ids)
     rows = []
     for name, p in plan.items():
-        status = ("skipped" if name not in pending else
+        status = ("skipped" if name not in pending else "repaired" if p.get("repaired") else
                   "resumed" if p["done"] > 0 else "extracted")
         rows.append({"model": loaded.name, "layer": name, "reduction": reductions[name]["name"],
-                     "key": p["key"], "n_features": p["width"], "status": status})
+                     "key": p["key"], "n_features": p["width"], "status": status,
+                     "n_nonfinite": len(p.get("nonfinite", []))})
     import pandas as pd
 
     return pd.DataFrame(rows)
+
+
+class NonFiniteActivationsWarning(UserWarning):
+    """A layer's activations hold NaN or infinity for some stimuli (recorded in the store)."""
+
+
+def warn_nonfinite(model, layer, rows, stimulus_ids) -> None:
+    """One warning for a layer whose activations hold NaN or infinity, naming the stimuli."""
+    if not len(rows):
+        return
+    ids = [stimulus_ids[i] for i in rows]
+    shown = f"{ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}"
+    warnings.warn(
+        f"{model} layer {layer!r}: the activations of {len(ids)} of {len(stimulus_ids)} "
+        f"stimuli hold NaN or infinity: {shown}. They are stored as they are; an RDM of this "
+        "layer refuses them (drop those stimuli or fix the layer) unless nan_policy='omit' "
+        "gives them NaN dissimilarities, which comparisons leave out.",
+        NonFiniteActivationsWarning, stacklevel=3)
 
 
 _STORAGE_DTYPES = ("float32", "float16")
@@ -188,7 +230,7 @@ def probe_layers(loaded, stimuli, layers, *, reduction="flatten", device="cpu",
 
 
 def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device, dtype="float32",
-          codec="zstd"):
+          codec="zstd", verify=False):
     """Select the layers and create (or reopen) one store array per layer; run nothing.
 
     Returns ``(module, preprocessing, reductions, plan)``; ``plan`` maps each
@@ -196,15 +238,20 @@ def _plan(loaded, stimuli, layers, store, *, reduction, batch_size, device, dtyp
     """
     layer_plan = probe_layers(loaded, stimuli, layers, reduction=reduction, device=device,
                               dtype=dtype)
-    plan = create_arrays(store, stimuli, layer_plan, batch_size=batch_size, codec=codec)
+    plan = create_arrays(store, stimuli, layer_plan, batch_size=batch_size, codec=codec,
+                         verify=verify)
     return loaded.module, loaded.preprocessing, layer_plan.reductions, plan
 
 
-def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size, codec="zstd") -> dict:
+def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size, codec="zstd",
+                  verify=False) -> dict:
     """Create (or reopen, to resume) one store array per layer of ``layer_plan``.
 
-    Returns ``{layer: {"key", "array", "done", "width"}}``, ``done`` being the
-    rows already on disk (all of them for a complete array).
+    Returns ``{layer: {"key", "array", "done", "width", "nonfinite"}}``,
+    ``done`` being the rows already on disk (all of them for a complete
+    array) and ``nonfinite`` the rows recorded as holding NaN or infinity.
+    With ``verify``, a complete array whose chunks fail their checks is
+    reopened at its first damaged batch (``"repaired": True``).
     """
     store.add_stimuli(stimuli.stimulus_ids, stimuli.content_hash())
     plan = {}
@@ -217,7 +264,19 @@ def create_arrays(store, stimuli, layer_plan: LayerPlan, *, batch_size, codec="z
         if key != layer_plan.keys[name]:  # pragma: no cover - the keys are one derivation
             raise RuntimeError(f"Layer {name!r}: store key {key} differs from the planned "
                                f"{layer_plan.keys[name]}.")
+        repaired = False
         if store.has(key):
             done = len(stimuli)
-        plan[name] = {"key": key, "array": array, "done": done, "width": width}
+            if verify:
+                bad = store.first_damaged_row(key)
+                if bad is not None:
+                    log.warning("%s is damaged from row %d; extracting it again from there.",
+                                key, bad)
+                    done = bad - bad % batch_size
+                    array = store.reopen(key, rows_done=done)
+                    repaired = True
+        plan[name] = {"key": key, "array": array, "done": done, "width": width,
+                      "repaired": repaired,
+                      "nonfinite": [r for r in store.entry(key)["attrs"].get("nonfinite_rows", [])
+                                    if r < done]}
     return plan

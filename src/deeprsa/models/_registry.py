@@ -176,7 +176,8 @@ def load_model(model, *, weights="trained", seed=None, name=None, preprocessing=
             if not weights.exists():
                 raise FileNotFoundError(
                     f"weights file {str(weights)!r} does not exist. Use weights='trained', "
-                    "weights='random' or the path of a saved state dict."
+                    "weights='random' or the path of a saved state dict (--weights on the "
+                    "command line)."
                 )
         elif not isinstance(weights, str):
             raise ValueError(f"weights must be 'trained', 'random' or a path; got {weights!r}.")

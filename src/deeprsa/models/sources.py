@@ -20,8 +20,9 @@ from ._registry import (
 from .preprocessing import IMAGENET_DEFAULT, Preprocessing
 
 _NO_DOWNLOAD_HINT = (
-    "Use weights='random' for the seeded untrained network, or download the weights on a "
-    "machine with internet access and pass the file with weights='path/to/state_dict.pt'."
+    "Use weights='random' (--weights random) for the seeded untrained network, or download "
+    "the weights on a machine with internet access and pass the file with "
+    "weights='path/to/state_dict.pt' (--weights PATH)."
 )
 
 
@@ -183,3 +184,62 @@ def _checkpoint(target, *, weights, seed, architecture=None):
     info = dict(blob.get("info", {})) if isinstance(blob, dict) else {}
     info["architecture"] = arch
     return SourceResult(module, base.preprocessing, info)
+
+
+# ----------------------------------------------------------------------------- local caches
+
+
+def _torch_hub_cached(url) -> bool:
+    import os
+    from urllib.parse import urlparse
+
+    import torch
+
+    name = os.path.basename(urlparse(url).path)
+    return bool(name) and os.path.exists(os.path.join(torch.hub.get_dir(), "checkpoints", name))
+
+
+def _torchvision_cached(name) -> bool:
+    import torchvision
+
+    try:
+        return _torch_hub_cached(torchvision.models.get_model_weights(name).DEFAULT.url)
+    except (ValueError, AttributeError, KeyError):
+        return False
+
+
+def _timm_cached(name) -> bool:
+    try:
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(name)
+    except Exception:  # no timm, or no pretrained config: nothing cached
+        return False
+    if cfg is None:
+        return False
+    if getattr(cfg, "hf_hub_id", None):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = cfg.hf_hub_id.split("@")[0]
+        for file in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+            if isinstance(try_to_load_from_cache(repo, file), str):
+                return True
+    return bool(getattr(cfg, "url", None)) and _torch_hub_cached(cfg.url)
+
+
+# Sources whose trained weights the library downloads (into TORCH_HOME or HF_HOME), and how to
+# tell whether they are in its local cache already. Every other source needs no download.
+DOWNLOADING_SOURCES = {"torchvision": lambda name: _torchvision_cached(name),
+                       "timm": lambda name: _timm_cached(name)}
+
+
+def trained_weights_cached(spec: str) -> bool:
+    """Whether ``weights="trained"`` for model ``spec`` loads without a download.
+
+    True for sources that need no download (the zoo's bundled weights, your
+    own modules and checkpoints) and for torchvision and timm models whose
+    weights are in the libraries' local caches (``TORCH_HOME``, ``HF_HOME``).
+    """
+    source, _, name = str(spec).partition(":")
+    check = DOWNLOADING_SOURCES.get(source)
+    return True if check is None else bool(check(name))

@@ -58,9 +58,7 @@ def identity(x):
 
 
 def _writable(store, key):
-    import zarr
-
-    return zarr.open_array(store.path / store.entry(key)["path"], mode="r+")
+    return store.writable(key)
 
 
 def aligned(x):
@@ -97,7 +95,7 @@ def extract_shard(path, model, stimuli, layers, start, stop, batch_size, device,
     import torch
 
     from ..extract import forward_batches
-    from ..extract._engine import _to_rows
+    from ..extract._engine import _to_rows, nonfinite_rows
 
     store = _open_store(path)
     loaded = _loaded_model(model["spec"], model["weights"], model["seed"], model["name"])
@@ -105,20 +103,27 @@ def extract_shard(path, model, stimuli, layers, start, stop, batch_size, device,
     module = loaded.module.to(device)
     arrays = {name: _writable(store, key) for name, key, _ in layers}
     reductions = {name: reduction for name, _, reduction in layers}
+    bad = {name: [] for name in reductions}  # rows holding NaN or infinity, as extract records
     with using(threads, torch=True):
         for s, n_rows, outputs in forward_batches(
                 module, stimuli, loaded.preprocessing, list(reductions), start=start,
                 stop=stop, batch_size=batch_size, device=device, reductions=reductions):
             for name in reductions:
-                arrays[name][s:s + n_rows] = _to_rows(outputs[name], arrays[name].dtype)
-    for _, key, _ in layers:
-        store.mark_blocks_done(key, [f"{start}-{stop}"])
+                rows = _to_rows(outputs[name], arrays[name].dtype)
+                arrays[name][s:s + n_rows] = rows
+                bad[name] += [s + int(i) for i in nonfinite_rows(rows)]
+    block = f"{start}-{stop}"
+    for name, key, _ in layers:
+        store.mark_blocks_done(key, [block], info={block: bad[name]})
 
 
 def finish_extraction(path, keys, *shards):
+    """Mark each layer complete, with the rows its shards found holding NaN or infinity."""
     store = _open_store(path)
     for key in keys:
-        store.mark_complete(key)
+        found = sorted({int(r) for rows in store.blocks_done(key).values() for r in rows or []}
+                       | set(store.entry(key)["attrs"].get("nonfinite_rows", [])))
+        store.mark_complete(key, attrs={"nonfinite_rows": found} if found else None)
 
 
 # ----------------------------------------------------------------------- RDM tiles

@@ -141,7 +141,9 @@ def _build(data, *, base_dir):
         "sketch_seed": lambda k, v: _int(k, v, low=0)}, ExtractPlan)
     rdm = _section(data, "rdm", {"measures": _measures, "dtype":
                                  lambda k, v: _option(k, v, _DTYPES, "dtype"),
-                                 **rdm_checks()}, RDMPlan)
+                                 **rdm_checks(),
+                                 "nan_policy": lambda k, v: _option(k, v, ("raise", "omit"),
+                                                                    "nan_policy")}, RDMPlan)
     compare = _section(data, "compare", {"methods": _methods}, ComparePlan)
     analyses = _analyses(data.get("analyses", {}), stimuli=stimuli, rdm=rdm)
     outputs = _outputs(data.get("outputs", {}), models)

@@ -203,6 +203,10 @@ class RDMPlan:
     the run also computes a stack of RDMs (see :func:`deeprsa.compute_rdms`):
     one per group of ``by``, over the group's ``entries``, per unit subset
     and label permutation (seeded by ``seed``).
+
+    ``nan_policy``: ``"raise"`` (a layer whose activations hold NaN or
+    infinity gets no RDM; the report marks it and says why) or ``"omit"``
+    (those stimuli get NaN dissimilarities, which comparisons leave out).
     """
 
     measures: tuple[str, ...] = ("correlation",)
@@ -213,6 +217,7 @@ class RDMPlan:
     units: tuple = ()
     n_permutations: int = 0
     seed: int = 0
+    nan_policy: str = "raise"
 
     @property
     def stacked(self) -> bool:
@@ -538,7 +543,11 @@ def load_config(path) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file {str(path)!r} does not exist.")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError("", f"{str(path)!r} is not a text file (TOML is UTF-8): {err}.") \
+            from None
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only
@@ -553,7 +562,10 @@ def load_config(path) -> RunConfig:
         raise ConfigError("", f"{str(path)!r} is not valid TOML: {err}.") from None
     from ._parse import _build
 
-    config = _build(data, base_dir=str(path.parent))
+    try:
+        config = _build(data, base_dir=str(path.parent))
+    except ConfigError as err:  # name the file too
+        raise ConfigError(err.key, f"{str(path)!r}: {err}") from None
     if config.outputs.dir is None:
         # Absolute, so that resolve() does not put the config's folder in front twice.
         outputs = replace(config.outputs,

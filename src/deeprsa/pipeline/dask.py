@@ -301,6 +301,8 @@ class _Runner:
                      "name": m.model.name}
             arrays = create_arrays(self.store, self.plan.stimuli, m.layer_plan,
                                    batch_size=batch_size)
+            # The cluster's tasks write these arrays, each its own blocks: no process lock.
+            self.store.release(*(a["key"] for a in arrays.values()))
             pending = [layer for layer in m.layers if arrays[layer]["done"] < n]
             unit = math.lcm(batch_size, *(int(arrays[layer]["array"].chunks[0])
                                           for layer in pending))
@@ -355,6 +357,7 @@ class _Runner:
                         self.done.get(t.model), key=self.key("rdm-columns", task.key))
             return
         create_rdm_array(store, task, dtype)
+        store.release(task.key)  # written tile by tile by the cluster's tasks
         done = store.blocks_done(task.key)
         missing = [(i, j) for i, j in pairs if f"{i}-{j}" not in done]
         self.row("rdm", t.model, t.layer, t.measure, None, task.key, len(pairs), len(missing),

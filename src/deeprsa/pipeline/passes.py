@@ -27,7 +27,8 @@ __all__ = ["ModelPasses", "check_budget", "pinned_layers", "plan_passes", "run_p
 
 log = logging.getLogger("deeprsa.pipeline")
 
-_STATUS = {"extracted": "computed", "resumed": "resumed", "skipped": "skipped"}
+_STATUS = {"extracted": "computed", "resumed": "resumed", "skipped": "skipped",
+           "repaired": "repaired"}
 
 
 @dataclass(frozen=True)
@@ -254,9 +255,15 @@ def _step(record, name):
     return nullcontext() if record is None else record.step(name)
 
 
+def _failed(m, layer, t, err) -> dict:
+    """The work row of an RDM that could not be computed (NaN activations), with why."""
+    log.warning("%s", err)
+    return {**_row("rdm", m.model.name, layer, t.measure, t.key, "failed"), "reason": str(err)}
+
+
 def _disk_pass(plan, m, store, p, tasks, loaded, progress, record, free=()):
     from ..extract import extract
-    from ..rdm import compute_rdm
+    from ..rdm import NonFiniteActivationsError, compute_rdm
 
     spec, rows = plan.config.extract, []
     with _step(record, "extraction"):
@@ -274,8 +281,13 @@ def _disk_pass(plan, m, store, p, tasks, loaded, progress, record, free=()):
             status = ("skipped" if store.has(t.key) else
                       "resumed" if store.has(t.key, complete=False) else "computed")
             with _step(record, "RDMs"):
-                rdm = compute_rdm(store, key=m.keys[layer], measure=t.measure,
-                                  dtype=plan.config.rdm.dtype, progress=False)
+                try:
+                    rdm = compute_rdm(store, key=m.keys[layer], measure=t.measure,
+                                      dtype=plan.config.rdm.dtype, progress=False,
+                                      nan_policy=plan.config.rdm.nan_policy)
+                except NonFiniteActivationsError as err:  # the report marks the layer
+                    rows.append(_failed(m, layer, t, err))
+                    continue
             if rdm.provenance.get("key") != t.key:  # pragma: no cover - one key derivation
                 raise RuntimeError(f"RDM of {m.model.name} {layer}: stored as "
                                    f"{rdm.provenance.get('key')}, planned {t.key}.")
@@ -321,9 +333,9 @@ def _memory_pass(plan, m, store, p, tasks, loaded, progress, record):
 
 def _held_rdms(plan, m, store, layer, X, tasks, dtype, device):
     """The RDMs (every measure) of one layer held in memory, into the store."""
-    from ..rdm import create_rdm_array, rdm_task
+    from ..rdm import NonFiniteActivationsError, create_rdm_array, rdm_task
     from ..rdm._columns import ColumnGram
-    from ..rdm._engine import _constant_warning
+    from ..rdm._engine import _constant_warning, nonfinite_error
     from ..rdm._layout import write_upper
     from ..rdm.measures import _MEASURES
 
@@ -333,14 +345,20 @@ def _held_rdms(plan, m, store, layer, X, tasks, dtype, device):
         gram = ColumnGram(n, measure, dict(measure.params), dtype=dtype, device=device)
         for c0 in range(0, X.shape[1], 16384):
             gram.add(X[:, c0:c0 + 16384])
-        D, constant = gram.finish()
+        try:
+            D, constant = gram.finish()
+        except NonFiniteActivationsError as err:  # in memory no stimulus can be left out
+            rows.append(_failed(m, layer, t, nonfinite_error(
+                err.rows, plan.stimuli.stimulus_ids, {"model": m.model.name, "layer": layer})))
+            continue
         task = rdm_task(m.keys[layer], m.fields[layer], plan.stimuli.stimulus_ids,
-                        m.widths[layer], t.measure, {}, dtype=plan.config.rdm.dtype)
+                        m.widths[layer], t.measure, {}, dtype=plan.config.rdm.dtype,
+                        nan_policy=plan.config.rdm.nan_policy)
         array, _ = create_rdm_array(store, task, dtype)
         write_upper(array, D)
         store.mark_complete(task.key, attrs={"constant_rows": [int(i) for i in constant],
                                              "activations_kept": False})
-        _constant_warning(measure, constant, plan.stimuli.stimulus_ids)
+        _constant_warning(measure, constant, plan.stimuli.stimulus_ids, task.provenance)
         rows.append(_row("rdm", m.model.name, layer, t.measure, task.key, "computed"))
     return rows
 

@@ -296,7 +296,7 @@ def _tasks(plan: Plan):
         for m in plan.models:
             for layer in m.layers:
                 task = rdm_task(m.keys[layer], m.fields[layer], ids, m.widths[layer], measure,
-                                {}, dtype=config.rdm.dtype)
+                                {}, dtype=config.rdm.dtype, nan_policy=config.rdm.nan_policy)
                 yield Task("rdm", m.model.name, layer, measure, None, task.key,
                            itemsize * n * n)
     for method in config.compare.methods:

@@ -67,7 +67,11 @@ def run_config(config, *, out_dir=None, progress: bool = True, command: str | No
         plan = prepared_plan(config, store, progress=progress)
     work = (executor or SerialExecutor()).run(plan, store, record=record, progress=progress)
     record.provenance["models"] = _model_rows(plan, work)
-    run = RunContext(plan, store, record, progress=progress)
+    failed = {(w["model"], w["layer"]): w["reason"] for w in work if w["status"] == "failed"}
+    if failed:
+        record.provenance["failed_layers"] = [{"model": m, "layer": layer, "reason": why}
+                                              for (m, layer), why in failed.items()]
+    run = RunContext(plan, store, record, progress=progress, failed=failed)
     for name, section in sections(config):
         with record.step(name):
             section(run)

@@ -19,6 +19,7 @@
 
 from ._collection import RDMs
 from ._compute import compute_rdm, compute_rdms
+from ._engine import NonFiniteActivationsError
 from ._objects import RDM
 from .io import from_rsatoolbox, load_rdms, match_stimuli
 from .measures import (
@@ -29,9 +30,10 @@ from .measures import (
 )
 from .units import list_unit_rules, register_unit_rule
 
-__all__ = ["RDM", "RDMs", "ConstantPatternWarning", "compute_rdm", "compute_rdms",
-           "describe_measures", "from_rsatoolbox", "list_measures", "list_unit_rules",
-           "load_rdms", "match_stimuli", "register_measure", "register_unit_rule"]
+__all__ = ["RDM", "RDMs", "ConstantPatternWarning", "NonFiniteActivationsError", "compute_rdm",
+           "compute_rdms", "describe_measures", "from_rsatoolbox", "list_measures",
+           "list_unit_rules", "load_rdms", "match_stimuli", "register_measure",
+           "register_unit_rule"]
 
 # The engine's interface for the executors (deeprsa.pipeline): not user API.
 from ._objects import stimulus_key as stimulus_key  # noqa: E402

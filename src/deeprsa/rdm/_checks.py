@@ -8,13 +8,15 @@ from ._engine import _default_batch_size, _Rows
 from ._objects import _jsonable
 
 
-def _run_provenance(measure, params, dtype, device) -> dict:
+def _run_provenance(measure, params, dtype, device, nan_policy="raise") -> dict:
     from .._version import __version__
 
     out = {"measure": measure.name, "params": _jsonable(params),
            "dtype": np.dtype(dtype).name, "deeprsa_version": __version__}
     if device is not None:
         out["device"] = str(device)
+    if nan_policy != "raise":  # only then part of the RDM's identity (keys stay as they were)
+        out["nan_policy"] = nan_policy
     return out
 
 

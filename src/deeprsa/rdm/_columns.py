@@ -135,11 +135,14 @@ class ColumnGram:
             self.gram, self.row_sums = self.gram.cpu().numpy(), self.row_sums.cpu().numpy()
         self.finite = bool(np.isfinite(self.row_sums).all() and np.isfinite(self.gram).all())
         if not self.finite:
+            from ._engine import NonFiniteActivationsError
+
             bad = ~np.isfinite(self.row_sums) | ~np.isfinite(np.diag(self.gram))
-            row = int(np.flatnonzero(bad)[0]) if bad.any() else 0
-            raise ValueError(f"activations hold NaN or infinity (or values too large for "
-                             f"{np.dtype(self.dtype).name}), first at row {row}. Drop those "
-                             "stimuli or fix the layer.")
+            rows = np.flatnonzero(bad) if bad.any() else np.array([0])
+            raise NonFiniteActivationsError(
+                f"activations hold NaN or infinity (or values too large for "
+                f"{np.dtype(self.dtype).name}), first at row {int(rows[0])}. Drop those "
+                "stimuli or fix the layer.", rows=rows)
         G, p = self.gram, self.n_features
         constant = None
         if self.form == "row_centred":

@@ -14,7 +14,7 @@ from ._checks import (
     _run_provenance,
 )
 from ._collection import RDMs
-from ._engine import _compute_matrix, _constant_warning
+from ._engine import _constant_warning, check_nan_policy, computed
 from ._objects import RDM, _check_ids
 from ._stored import (  # noqa: F401  (re-exported for the package and the executors)
     RDMTask,
@@ -33,7 +33,7 @@ log = logging.getLogger("deeprsa.rdm")
 
 def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, layer=None,
                 reduction=None, key=None, dtype="float32", device=None, batch_size=None,
-                progress=False, params=None, **loose_params) -> RDM:
+                progress=False, params=None, nan_policy="raise", **loose_params) -> RDM:
     """Compute a first-order representational dissimilarity matrix.
 
     Rows are prepared once (centred, normalised or ranked, as the measure
@@ -77,6 +77,12 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
         Parameters of the measure, e.g. ``{"per_feature": True}`` for
         ``sqeuclidean``. (Loose keywords, ``per_feature=True``, still work for
         one release, with a DeprecationWarning.)
+    nan_policy : {"raise", "omit"}, default="raise"
+        Stimuli whose activations hold NaN or infinity: ``"raise"`` refuses
+        them (naming the layer and their ids); ``"omit"`` computes the RDM of
+        the other stimuli and gives those NaN dissimilarities (missing
+        entries, which comparisons leave out). ``"omit"`` is part of the
+        RDM's identity in the store.
 
     Returns
     -------
@@ -88,7 +94,10 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     ------
     ValueError
         If ``measure``, a parameter, ``dtype``, ``device`` or ``batch_size`` is
-        invalid, or ``X`` is not 2-D, has fewer than 2 rows or holds NaN or infinity.
+        invalid, or ``X`` is not 2-D or has fewer than 2 rows.
+    NonFiniteActivationsError
+        A ValueError: the activations hold NaN or infinity (with
+        ``nan_policy="raise"``), naming the model, layer and stimulus ids.
     KeyError
         If the store holds no (or several) activations matching the selection.
 
@@ -147,11 +156,12 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     params = _check_params(meas, merged_params(params, loose_params, "compute_rdm"))
     dtype = _check_dtype(dtype)
     device = _check_device(device, meas)
+    nan_policy = check_nan_policy(nan_policy)
     if isinstance(X, (str, Store)) or hasattr(X, "__fspath__"):
         return _compute_from_store(
             X, meas, params, model=model, layer=layer, reduction=reduction, key=key,
             stimulus_ids=stimulus_ids, dtype=dtype, device=device, batch_size=batch_size,
-            progress=progress)
+            progress=progress, nan_policy=nan_policy)
     if key is not None:
         raise ValueError("key= selects activations in a store; X is an array. Pass the "
                          "store as X, or drop key.")
@@ -163,17 +173,18 @@ def compute_rdm(X, *, measure="correlation", stimulus_ids=None, model=None, laye
     batch_size = _check_batch_size(batch_size, rows, dtype, meas)
     provenance = {k: v for k, v in (("model", model), ("layer", layer),
                                     ("reduction", reduction)) if v is not None}
-    provenance.update(_run_provenance(meas, params, dtype, device))
-    D, constant = _compute_matrix(rows, meas, params, dtype=dtype, batch_size=batch_size,
-                                  device=device, progress=progress)
-    _constant_warning(meas, constant, ids)
+    provenance.update(_run_provenance(meas, params, dtype, device, nan_policy))
+    D, constant = computed(rows, meas, params, ids=ids, where=provenance,
+                           nan_policy=nan_policy, dtype=dtype, batch_size=batch_size,
+                           device=device, progress=progress)
+    _constant_warning(meas, constant, ids, provenance)
     return RDM._new(D, ids, provenance)
 
 
 def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimuli=None,
                  by=None, entries=None, combine=None, units=None, n_permutations=0,
                  seed=None, dtype="float32", device=None, batch_size=None, progress=True,
-                 params=None, **loose_params) -> RDMs:
+                 params=None, nan_policy="raise", **loose_params) -> RDMs:
     """Compute (or load, when already there) the RDM of every layer in a store, or a stack.
 
     Without ``by``, ``entries``, ``combine``, ``units`` and ``n_permutations``
@@ -224,8 +235,8 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     seed : int, numpy.random.Generator or None, default=None
         Seeds the random unit subsets and the permutations; with an int, each
         layer and group gets the same draws whichever others are computed.
-    dtype, device, batch_size, params
-        As in :func:`compute_rdm`.
+    dtype, device, batch_size, params, nan_policy
+        As in :func:`compute_rdm` (a stack takes only ``nan_policy="raise"``).
     progress : bool, default=True
         Show a progress bar over layers (and row tiles).
 
@@ -268,6 +279,11 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     if _is_stack(by, entries, combine, units, n_permutations):
         from .stacks import compute_stack
 
+        if check_nan_policy(nan_policy) != "raise":
+            raise ValueError("nan_policy='omit' is not available for a stack of RDMs (by, "
+                             "entries, combine, units, n_permutations); drop the stimuli "
+                             "whose activations hold NaN from the stimulus set instead.")
+
         return compute_stack(store, measure=measure, model=model, layer=layer, stimuli=stimuli,
                              by=by, entries=entries, combine=combine, units=units,
                              n_permutations=n_permutations, seed=seed, dtype=dtype,
@@ -278,10 +294,11 @@ def compute_rdms(store, *, measure="correlation", model=None, layer=None, stimul
     if not isinstance(measure, str):
         return RDMs([rdm for m in _measure_list(measure) for rdm in compute_rdms(
             store, measure=m, model=model, layer=layer, stimuli=stimuli, dtype=dtype,
-            device=device, batch_size=batch_size, progress=progress, params=params)])
+            device=device, batch_size=batch_size, progress=progress, params=params,
+            nan_policy=nan_policy)])
     return _plain_rdms(store, measure=measure, model=model, layer=layer, stimuli=stimuli,
                        dtype=dtype, device=device, batch_size=batch_size, progress=progress,
-                       params=params)
+                       params=params, nan_policy=nan_policy)
 
 
 def _is_stack(by, entries, combine, units, n_permutations) -> bool:
@@ -298,7 +315,7 @@ def _measure_list(measure) -> list:
 
 
 def _plain_rdms(store, *, measure, model, layer, stimuli, dtype, device, batch_size, progress,
-                params) -> RDMs:
+                params, nan_policy) -> RDMs:
     """One RDM per layer over every stimulus (compute_rdms without a stack's options)."""
     from tqdm.auto import tqdm
 
@@ -311,7 +328,8 @@ def _plain_rdms(store, *, measure, model, layer, stimuli, dtype, device, batch_s
     if table["stimuli"].nunique() > 1:
         raise ValueError(
             f"The selected activations use {table['stimuli'].nunique()} stimulus sets "
-            f"({', '.join(sorted(table['stimuli'].unique()))}); choose one with stimuli=.")
+            f"({', '.join(sorted(table['stimuli'].unique()))}); choose one with stimuli= "
+            "(`--stimuli-key KEY`).")
     results = []
     bar = tqdm(list(table.itertuples(index=False)), desc=f"{measure} RDMs", unit="layer",
                disable=not progress)
@@ -319,7 +337,7 @@ def _plain_rdms(store, *, measure, model, layer, stimuli, dtype, device, batch_s
         bar.set_postfix_str(f"{entry.model} {entry.layer}")
         results.append(compute_rdm(store, key=entry.key, measure=measure, dtype=dtype,
                                    device=device, batch_size=batch_size, progress=progress,
-                                   params=params))
+                                   params=params, nan_policy=nan_policy))
     return RDMs(results)
 
 

@@ -33,14 +33,141 @@ class _Rows:
         return tile
 
 
+class NonFiniteActivationsError(ValueError):
+    """Activations hold NaN or infinity, for which no dissimilarity is defined.
+
+    Attributes
+    ----------
+    rows : list of int
+        The rows (stimuli) that hold them, as far as they are known.
+    stimulus_ids : list of str
+        Their ids (empty when the caller gave none).
+    model, layer : str or None
+        Where the activations come from, when known.
+    """
+
+    def __init__(self, message, *, rows=(), stimulus_ids=(), model=None, layer=None):
+        super().__init__(message)
+        self.rows, self.stimulus_ids = [int(r) for r in rows], list(stimulus_ids)
+        self.model, self.layer = model, layer
+
+
+NAN_POLICIES = ("raise", "omit")
+
+
 def _check_finite(check, start, dtype):
     """Raise if a row's check value (a norm or sum) is NaN or infinite."""
     bad = ~np.isfinite(check)
     if bad.any():
-        raise ValueError(
+        rows = start + np.flatnonzero(bad)
+        raise NonFiniteActivationsError(
             f"activations hold NaN or infinity (or values too large for "
-            f"{np.dtype(dtype).name}), first at row {start + int(np.flatnonzero(bad)[0])}. "
-            "Drop those stimuli or fix the layer.")
+            f"{np.dtype(dtype).name}), first at row {int(rows[0])}. Drop those stimuli or fix "
+            "the layer.", rows=rows)
+
+
+def nonfinite_error(rows, stimulus_ids, where=None, *, recorded=False, overflow=False):
+    """The error of an RDM whose activations hold NaN or infinity in ``rows``: who and how."""
+    where = dict(where or {})
+    ids = [stimulus_ids[i] for i in rows]
+    name = layer_name(where)
+    what = f"Activations of {name}" if name else "The activations"
+    shown = f"{ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}"
+    if overflow:
+        dtype = where.get("dtype", "float32")
+        text = (f"{what} hold values too large for {dtype} products in {len(ids)} of "
+                f"{len(stimulus_ids)} stimuli: {shown}. Compute in float64 (dtype='float64', "
+                "`deeprsa rdm --dtype float64`), or drop those stimuli.")
+    else:
+        text = (f"{what} hold NaN or infinity in {len(ids)} of {len(stimulus_ids)} stimuli"
+                f"{' (recorded at extraction)' if recorded else ''}: {shown}. No dissimilarity "
+                "is defined there: drop those stimuli (StimulusSet.subset, RDM.subset), fix the "
+                "layer, or compute with nan_policy='omit' (`deeprsa rdm --nan-policy omit`, "
+                "config rdm.nan_policy), which gives those stimuli NaN dissimilarities that "
+                "comparisons leave out.")
+    return NonFiniteActivationsError(text, rows=rows, stimulus_ids=ids,
+                                     model=where.get("model"), layer=where.get("layer"))
+
+
+def layer_name(where) -> str:
+    """``"<model> layer '<layer>'"`` from a provenance, or "" when it names neither."""
+    where = where or {}
+    parts = [str(where["model"])] if where.get("model") is not None else []
+    if where.get("layer") is not None:
+        parts.append(f"layer {where['layer']!r}")
+    return " ".join(parts)
+
+
+def find_nonfinite(rows: _Rows, batch_size: int) -> np.ndarray:
+    """Every row holding NaN or infinity (one pass over the activations)."""
+    bad = []
+    for start in range(0, rows.n, batch_size):
+        tile = np.asarray(rows.X[start:min(rows.n, start + batch_size)])
+        bad.append(start + np.flatnonzero(~np.isfinite(tile.sum(axis=1, dtype=np.float64))))
+    return np.concatenate(bad) if bad else np.array([], dtype=np.intp)
+
+
+class _GoodRows(_Rows):
+    """The rows of ``rows`` except ``bad``, renumbered (nan_policy='omit')."""
+
+    def __init__(self, rows: _Rows, bad):
+        self.base, self.X, self.in_memory = rows, rows.X, rows.in_memory
+        self.good = np.setdiff1d(np.arange(rows.n), np.asarray(bad, dtype=np.intp))
+        self.n, self.n_features = len(self.good), rows.n_features
+
+    def read(self, start, stop, dtype):
+        index = self.good[start:stop]
+        if not len(index):
+            return np.empty((0, self.n_features), dtype=dtype)
+        tile = self.base.read(int(index[0]), int(index[-1]) + 1, dtype)
+        return tile[index - index[0]]
+
+
+def check_nan_policy(nan_policy) -> str:
+    """``"raise"`` or ``"omit"``: what an RDM does with stimuli whose activations are NaN."""
+    from .._validation import check_option
+
+    return check_option("nan_policy", nan_policy, NAN_POLICIES)
+
+
+def computed(rows: _Rows, measure, params, *, ids, where, nan_policy, bad=None, **kwargs):
+    """:func:`_compute_matrix` under a NaN policy: ``(D, constant rows)``.
+
+    ``"raise"``: a row holding NaN or infinity is an error naming the layer
+    and every such stimulus. ``"omit"``: the RDM of the other rows, with NaN
+    (missing) dissimilarities for those stimuli; ``bad`` (rows recorded at
+    extraction) saves a pass over the activations to find them.
+    """
+    if nan_policy == "omit":
+        bad = find_nonfinite(rows, kwargs["batch_size"]) if bad is None else np.asarray(bad)
+        if len(bad):
+            good = _GoodRows(rows, bad)
+            if good.n < 2:
+                raise nonfinite_error(bad, ids, where)
+            D, constant = _compute_matrix(good, measure, params, **kwargs)
+            return with_missing(D, good.good, rows.n), good.good[constant]
+    try:
+        return _compute_matrix(rows, measure, params, **kwargs)
+    except NonFiniteActivationsError as err:
+        raise explain_nonfinite(err, rows, ids, where, bad if bad is not None else (),
+                                batch_size=kwargs["batch_size"]) from None
+
+
+def explain_nonfinite(err, rows: _Rows, ids, where, recorded=(), *, batch_size=256):
+    """The kernel's NaN error as one naming the layer and all the stimuli that hold them."""
+    bad = np.asarray(recorded if len(recorded) else find_nonfinite(rows, batch_size),
+                     dtype=np.intp)
+    if not len(bad):  # finite, but too large for the dtype: the kernel's own rows
+        return nonfinite_error(np.asarray(err.rows, dtype=np.intp), ids, where, overflow=True)
+    return nonfinite_error(bad, ids, where, recorded=bool(len(recorded)))
+
+
+def with_missing(D_good, good, n):
+    """The ``(n, n)`` RDM with NaN (missing) rows and columns for the stimuli not in ``good``."""
+    D = np.full((n, n), np.nan, dtype=D_good.dtype)
+    D[np.ix_(good, good)] = D_good
+    np.fill_diagonal(D, 0)
+    return D
 
 
 #: The most rows in a default tile (and in a stored RDM's chunk).
@@ -211,16 +338,22 @@ def _pairwise_block(measure, A, B, block, params):
     block[...] = result
 
 
-def _constant_warning(measure, constant_rows, stimulus_ids):
+def _constant_warning(measure, constant_rows, stimulus_ids, where=None):
+    """One warning for the constant (or all-zero) rows of one layer, naming their ids.
+
+    ``where`` (a provenance with ``model`` and ``layer``) names the layer, so
+    that the warnings of several layers stay apart.
+    """
     if not len(constant_rows) or measure.constant is None:
         return
     what, result = measure.constant
     ids = [stimulus_ids[i] for i in constant_rows]
     count = "1 stimulus has" if len(ids) == 1 else f"{len(ids)} stimuli have"
+    prefix = f"{layer_name(where)}: " if layer_name(where) else ""
     warnings.warn(
-        f"{count} {what} activations, for which the {measure.name} measure is undefined: "
-        f"{ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}. They get {result}.",
-        ConstantPatternWarning, stacklevel=_caller_level())
+        f"{prefix}{count} {what} activations, for which the {measure.name} measure is "
+        f"undefined: {ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}. They get "
+        f"{result}.", ConstantPatternWarning, stacklevel=_caller_level())
 
 
 _PACKAGE = os.path.dirname(__file__)

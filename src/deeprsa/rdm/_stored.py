@@ -16,7 +16,17 @@ import numpy as np
 from ..store import open_store
 from ._checks import _check_batch_size, _check_dtype, _run_provenance
 from ._columns import ColumnGram, column_form
-from ._engine import _CACHE_BYTES, _compute_matrix, _constant_warning, _mirror, _Rows
+from ._engine import (
+    _CACHE_BYTES,
+    NonFiniteActivationsError,
+    _compute_matrix,
+    _constant_warning,
+    _mirror,
+    _Rows,
+    check_nan_policy,
+    computed,
+    explain_nonfinite,
+)
 from ._layout import RDM_CODEC, UPPER, write_upper, write_upper_rows
 from ._objects import _FROM_ACTIVATIONS, RDM, _jsonable, _store_fields
 from .measures import _MEASURES, _check_params
@@ -70,7 +80,7 @@ class RDMTask:
 
 
 def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
-             batch_size=None) -> RDMTask:
+             batch_size=None, nan_policy="raise") -> RDMTask:
     """The store entry of the RDM of ``activations`` (a complete activations key)."""
     entry = store.entry(activations)
     if entry["kind"] != "activations":
@@ -87,11 +97,11 @@ def plan_rdm(store, activations: str, measure, params, *, dtype, device=None,
         raise ValueError(f"Activations {activations} have {n} rows but their stimulus set has "
                          f"{len(ids)} ids; the store is inconsistent.")
     return rdm_task(activations, fields, ids, n_features, measure, params, dtype=dtype,
-                    device=device, batch_size=batch_size)
+                    device=device, batch_size=batch_size, nan_policy=nan_policy)
 
 
 def rdm_task(activations: str, fields, stimulus_ids, n_features, measure, params, *, dtype,
-             device=None, batch_size=None) -> RDMTask:
+             device=None, batch_size=None, nan_policy="raise") -> RDMTask:
     """The RDM of the activations ``activations`` (their key and identity ``fields``).
 
     A pure function of its arguments, so a plan can name every RDM's key
@@ -102,10 +112,11 @@ def rdm_task(activations: str, fields, stimulus_ids, n_features, measure, params
     measure = _MEASURES.get_checked(measure) if isinstance(measure, str) else measure
     params = _check_params(measure, dict(params or {}))
     dtype = _check_dtype(dtype)
+    nan_policy = check_nan_policy(nan_policy)
     provenance = {k: fields[k] for k in _FROM_ACTIVATIONS if k in fields}
     provenance["stimuli"] = fields["stimuli"]
     provenance["activations"] = activations
-    provenance.update(_run_provenance(measure, params, dtype, device))
+    provenance.update(_run_provenance(measure, params, dtype, device, nan_policy))
     rdm_fields = _store_fields(provenance, stimulus_ids)
     n = len(stimulus_ids)
     batch_size = _check_batch_size(batch_size, _Rows(_Shape((n, n_features)), in_memory=False),
@@ -144,7 +155,7 @@ class _Shape:
 
 
 def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
-                        stimulus_ids, dtype, device, batch_size, progress):
+                        stimulus_ids, dtype, device, batch_size, progress, nan_policy):
     store = open_store(store)
     if stimulus_ids is not None:
         raise ValueError("stimulus_ids comes from the store for stored activations; to use "
@@ -158,23 +169,50 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
                              "compute_rdms(store).")
         key = store.find("activations", **selection)
     task = plan_rdm(store, key, measure, params, dtype=dtype, device=device,
-                    batch_size=batch_size)
+                    batch_size=batch_size, nan_policy=nan_policy)
     ids, provenance = task.stimulus_ids, task.provenance
-    if store.has(task.key):
-        log.info("RDM %s (%s, %s, %s) is already in the store.", task.key,
-                 provenance.get("model"), provenance.get("layer"), measure.name)
-        rdm = RDM.load(store, task.key)
-        noted = store.entry(task.key)["attrs"].get("constant_rows", [])
-        _constant_warning(measure, noted, ids)
-        return rdm
+    if store.mode != "r":
+        store.claim(task.key)  # another process computing this RDM finishes first
+    try:
+        if store.has(task.key):
+            log.info("RDM %s (%s, %s, %s) is already in the store.", task.key,
+                     provenance.get("model"), provenance.get("layer"), measure.name)
+            rdm = RDM.load(store, task.key)
+            noted = store.entry(task.key)["attrs"].get("constant_rows", [])
+            _constant_warning(measure, noted, ids, provenance)
+            return rdm
+        rows = _Rows(store.array(key), in_memory=False)
+        recorded = store.entry(key)["attrs"].get("nonfinite_rows", [])
+        if recorded and nan_policy == "raise":  # known from extraction: refuse before writing
+            raise explain_nonfinite(None, rows, ids, provenance, recorded)
+        try:
+            return _stored_rdm(store, task, rows, measure, params, dtype=dtype,
+                               device=device, progress=progress, recorded=recorded)
+        except NonFiniteActivationsError as err:
+            if store.mode != "r" and store.has(task.key, complete=False) \
+                    and not store.entry(task.key)["rows_done"]:
+                store.delete(task.key)  # no half-made entry of an RDM that cannot exist
+            raise explain_nonfinite(err, rows, ids, provenance, recorded,
+                                    batch_size=task.batch_size) from None
+    finally:
+        store.release(task.key)
 
-    rows = _Rows(store.array(key), in_memory=False)
+
+def _stored_rdm(store, task, rows, measure, params, *, dtype, device, progress, recorded):
+    ids, provenance, key = task.stimulus_ids, task.provenance, task.activations
     desc = f"{provenance.get('model')} {provenance.get('layer')}"
-    if task.engine == "columns":
-        D, constant = compute_by_columns(store.array(key), measure, params, dtype=dtype,
-                                         device=device, progress=progress, desc=desc)
+    whole = None  # an RDM computed at once, then written
+    if provenance.get("nan_policy") == "omit":  # the stimuli's rows are dropped, not tiled
+        whole = computed(rows, measure, params, ids=ids, where=provenance, nan_policy="omit",
+                         dtype=dtype, batch_size=task.batch_size, device=device,
+                         progress=progress, desc=desc, bad=recorded or None)
+    elif task.engine == "columns":
+        whole = compute_by_columns(store.array(key), measure, params, dtype=dtype,
+                                   device=device, progress=progress, desc=desc)
+    if whole is not None:
+        D, constant = whole
         if store.mode == "r":
-            _constant_warning(measure, constant, ids)
+            _constant_warning(measure, constant, ids, provenance)
             return RDM._new(D, ids, provenance)
         array, done = create_rdm_array(store, task, dtype)
         write_upper(array, D)
@@ -182,14 +220,14 @@ def _compute_from_store(store, measure, params, *, model, layer, reduction, key,
         D, constant = _compute_matrix(rows, measure, params, dtype=dtype,
                                       batch_size=task.batch_size, device=device,
                                       progress=progress, desc=desc)
-        _constant_warning(measure, constant, ids)
+        _constant_warning(measure, constant, ids, provenance)
         return RDM._new(D, ids, provenance)
     else:
         D, constant = _resumable_rows(store, task, rows, measure, params, dtype=dtype,
                                       device=device, progress=progress, desc=desc)
     store.mark_progress(task.key, rows.n, complete=True,
                         attrs={"constant_rows": [int(i) for i in constant]})
-    _constant_warning(measure, constant, ids)
+    _constant_warning(measure, constant, ids, provenance)
     return RDM._new(D, ids, {**provenance, "key": task.key})
 
 

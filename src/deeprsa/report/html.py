@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -176,7 +177,12 @@ def write_report(run_dir, *, path=None) -> Path:
     out[head] = (f"<style>{''.join(styles)}</style><script>{scripts}</script></head>"
                  "<body><main>")
     target = Path(path) if path is not None else run_dir / REPORT_FILE
-    target.write_text("\n".join(out), encoding="utf-8")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # a killed run leaves no half
+    try:
+        tmp.write_text("\n".join(out), encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 

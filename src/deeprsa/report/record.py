@@ -184,8 +184,20 @@ class RunRecord:
                 "notes": self.notes, "figures": self.figures, "tables": self.tables,
                 **self.provenance}
         text = json.dumps(data, indent=1, default=_json_default)
-        (self.run_dir / RUN_FILE).write_text(text)
+        target = self.run_dir / RUN_FILE
+        tmp = target.with_name(f".{RUN_FILE}.{_pid()}.tmp")  # a killed run leaves no half file
+        try:
+            tmp.write_text(text)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
         return self.run_dir
+
+
+def _pid():
+    import os
+
+    return os.getpid()
 
 
 def _cpu_count():

@@ -7,9 +7,9 @@
 - :mod:`.datasets`: real stimuli that ship with the installed packages.
 """
 
-from ._set import IMAGE_EXTENSIONS, StimulusSet
+from ._set import IMAGE_EXTENSIONS, ImageConversionWarning, StimulusSet
 from .datasets import digits, digits_split
 from .loaders import describe_loaders, list_loaders, load_stimuli, register_loader
 
-__all__ = ["IMAGE_EXTENSIONS", "StimulusSet", "describe_loaders", "digits", "digits_split",
+__all__ = ["IMAGE_EXTENSIONS", "ImageConversionWarning", "StimulusSet", "describe_loaders", "digits", "digits_split",
            "list_loaders", "load_stimuli", "register_loader"]

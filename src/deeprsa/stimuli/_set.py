@@ -4,6 +4,16 @@ A :class:`StimulusSet` holds one row per stimulus in a pandas DataFrame whose
 index is the stimulus id. Images live either on disk (a ``path`` column) or in
 memory (an array), and are loaded one at a time as float tensors in [0, 1] of
 shape ``(channels, height, width)``.
+
+Image files are read with Pillow. 8-bit grayscale and RGB load as they are.
+Everything else is converted, and each kind of conversion is reported once
+per stimulus set (an :class:`ImageConversionWarning` naming the first file):
+16-bit (and 32-bit integer) grayscale is scaled by its full range (65535),
+never clipped at 255; an alpha channel (RGBA, LA, a palette or RGB with a
+transparent colour) is composited on a white background; palette, CMYK,
+1-bit and other modes are converted to RGB or grayscale by Pillow. A file
+that cannot be decoded (empty, truncated, a bad checksum, a directory) is a
+ValueError naming the file and its row.
 """
 
 from __future__ import annotations
@@ -18,9 +28,14 @@ import pandas as pd
 
 from .._validation import check_random_state, read_json, suggest
 
-__all__ = ["StimulusSet", "IMAGE_EXTENSIONS"]
+__all__ = ["StimulusSet", "IMAGE_EXTENSIONS", "ImageConversionWarning"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+BACKGROUND = (255, 255, 255)  # what transparent pixels become (white)
+
+
+class ImageConversionWarning(UserWarning):
+    """Images of a stimulus set were converted (16-bit scaled, alpha composited, ...)."""
 
 
 class StimulusSet:
@@ -85,6 +100,7 @@ class StimulusSet:
         self._images = images
         self._root = Path(root) if root is not None else None
         self._hash: str | None = None
+        self._reported: set = set()  # kinds of image conversion already reported
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -135,8 +151,16 @@ class StimulusSet:
         path = Path(path)
         data = read_json(path, "Stimulus meta file", invalid=repr(str(path)))
         if isinstance(data, dict):
+            bad = next((k for k, v in data.items() if not isinstance(v, dict)), None)
+            if bad is not None:
+                raise ValueError(f"{str(path)!r}: the record of {bad!r} is not a mapping of "
+                                 "fields (filename, class, ...).")
             records = [{"stimulus_id": k, **v} for k, v in data.items()]
         elif isinstance(data, list):
+            bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
+            if bad is not None:
+                raise ValueError(f"{str(path)!r}: record {bad} is a {type(data[bad]).__name__}, "
+                                 "not a mapping of fields (filename, class, ...).")
             records = list(data)
         else:
             raise ValueError(
@@ -168,7 +192,11 @@ class StimulusSet:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"Stimulus CSV {str(path)!r} does not exist.")
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, OSError) as err:  # pandas' parser errors are ValueErrors
+            raise ValueError(f"Stimulus CSV {str(path)!r} cannot be read: "
+                             f"{str(err).strip() or type(err).__name__}.") from None
         return cls._from_table(
             frame, source=str(path), root=root if root is not None else path.parent,
             path_column=path_column, label_column=label_column, id_column=id_column,
@@ -286,7 +314,16 @@ class StimulusSet:
         if self._images is not None:
             return torch.from_numpy(self._images[index])
         path = self.path(index)
-        return _read_image(path, row=index, stimulus_id=self._meta.index[index])
+        tensor, conversion = _read_image(path, row=index, stimulus_id=self._meta.index[index])
+        if conversion is not None and conversion not in self._reported:
+            self._reported.add(conversion)
+            import warnings
+
+            warnings.warn(
+                f"{conversion}, e.g. {str(path)!r} (row {index}, stimulus "
+                f"{self._meta.index[index]!r}); reported once per stimulus set.",
+                ImageConversionWarning, stacklevel=2)
+        return tensor
 
     def content_hash(self) -> str:
         """A hash of the ids and the content of every stimulus (image bytes or pixels).
@@ -310,6 +347,8 @@ class StimulusSet:
                             f"Image {str(path)!r} (row {i}, stimulus "
                             f"{self._meta.index[i]!r}) does not exist."
                         ) from None
+                    except OSError as err:
+                        raise ValueError(_unreadable(path, i, self._meta.index[i], err)) from None
             self._hash = h.hexdigest()
         return self._hash
 
@@ -395,23 +434,64 @@ def _check_images(images) -> np.ndarray:
     return arr
 
 
+def _unreadable(path, row, stimulus_id, err) -> str:
+    why = ("it is a directory, not an image file" if Path(path).is_dir() else
+           "the file is empty (0 bytes)" if Path(path).is_file() and not Path(path).stat().st_size
+           else f"{err}")
+    return (f"Image {str(path)!r} (row {row}, stimulus {stimulus_id!r}) cannot be read: {why}. "
+            "Replace the file or drop it from the stimulus list.")
+
+
 def _read_image(path: Path, *, row: int, stimulus_id: str):
+    """``(tensor in [0, 1] of shape (C, H, W), conversion or None)`` of one image file."""
     from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.functional import pil_to_tensor
 
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode not in ("L", "RGB"):
-                img = img.convert("RGB")
-            tensor = pil_to_tensor(img)
+            return _to_tensor(img)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"Image {str(path)!r} (row {row}, stimulus {stimulus_id!r}) does not exist."
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(
-            f"Image {str(path)!r} (row {row}, stimulus {stimulus_id!r}) cannot be read: {err}. "
-            "Replace the file or drop it from the stimulus list."
-        ) from None
-    return tensor.float().div_(255.0)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(_unreadable(path, row, stimulus_id, err)) from None
+
+
+def _to_tensor(img):
+    """An opened image as a float tensor in [0, 1], and the conversion it needed (or None)."""
+    import torch
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    mode = img.mode
+    if mode in ("L", "RGB") and "transparency" not in img.info:
+        return pil_to_tensor(img).float().div_(255.0), None
+    if mode.startswith("I"):  # 16-bit (I;16, I;16B, ...) and 32-bit integer grayscale
+        pixels = np.asarray(img).astype(np.float64)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise ValueError(f"integer pixels in [{pixels.min():.0f}, {pixels.max():.0f}], "
+                             "outside 0-65535")
+        tensor = torch.from_numpy((pixels / 65535).astype(np.float32))[None]
+        return tensor, "16-bit grayscale images were scaled by 65535 (their full range)"
+    if mode == "F":
+        pixels = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
+            raise ValueError(f"floating-point pixels in [{pixels.min():.3g}, "
+                             f"{pixels.max():.3g}], outside [0, 1]; rescale the file")
+        return torch.from_numpy(pixels)[None], "floating-point grayscale images were read as is"
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        flat = Image.alpha_composite(background, rgba).convert("L" if mode in ("LA", "La")
+                                                                else "RGB")
+        return (pil_to_tensor(flat).float().div_(255.0),
+                f"images with transparency ({mode}) were composited on a white background")
+    target = "L" if mode == "1" else "RGB"
+    return (pil_to_tensor(img.convert(target)).float().div_(255.0),
+            f"{_MODE_NAMES.get(mode, mode)} images were converted to "
+            f"{'grayscale' if target == 'L' else 'RGB'}")
+
+
+_MODE_NAMES = {"P": "palette", "CMYK": "CMYK", "1": "1-bit", "YCbCr": "YCbCr", "LAB": "Lab",
+               "HSV": "HSV"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -15,6 +16,11 @@ from .._version import __version__
 
 def versions() -> dict[str, str]:
     """Versions of deeprsa and the libraries that shape its numbers (no heavy imports)."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:  # looked up once per process (importlib.metadata is slow)
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"deeprsa": __version__}

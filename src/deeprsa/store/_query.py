@@ -2,8 +2,9 @@
 
 :meth:`Store.select` is how every stage finds its inputs (activations of a
 model's layers, the RDMs of a measure, a saved comparison). It works on one
-read of the manifest: the table of entries is built once per manifest version
-and reused until the manifest changes on disk.
+read of the manifest: its rows are kept by kind and by model
+(:class:`~deeprsa.store._manifest._Index`), updated entry by entry as the
+manifest changes, so a query costs the rows it can match, not the store's size.
 """
 
 from __future__ import annotations
@@ -25,14 +26,22 @@ _PLURAL = {"rdms": "RDMs"}
 STATUS_COLUMNS = ("key", "kind", "complete", "rows_done", "shape", "created")
 
 
+def entry_row(key: str, entry: Mapping) -> dict:
+    """One flat row of a manifest entry: key, identity fields and status."""
+    return {"key": key, **dict(sorted(entry["fields"].items())), "kind": entry["kind"],
+            "complete": entry["complete"], "rows_done": entry["rows_done"],
+            "shape": tuple(entry["shape"]), "created": entry.get("created", 0.0)}
+
+
+def creation_order(row: Mapping):
+    """Sort key of rows: creation time, then key (layers in extraction order)."""
+    return (row["created"], row["key"])
+
+
 def entry_rows(entries: Mapping) -> list[dict]:
-    """One flat row per manifest entry: key, identity fields and status, in creation order."""
-    rows = [{"key": key, **entry["fields"], "kind": entry["kind"],
-             "complete": entry["complete"], "rows_done": entry["rows_done"],
-             "shape": tuple(entry["shape"]), "created": entry.get("created", 0.0)}
-            for key, entry in entries.items()]
-    rows.sort(key=lambda row: (row["created"], row["key"]))
-    return rows
+    """One flat row per manifest entry, in creation order."""
+    return sorted((entry_row(key, entry) for key, entry in entries.items()),
+                  key=creation_order)
 
 
 def matches(value, wanted) -> bool:

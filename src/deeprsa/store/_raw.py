@@ -7,6 +7,12 @@ at a few hundred MB/s; reading and writing them directly with numpy runs at
 memory speed from the page cache. The files stay valid Zarr: any Zarr reader
 opens the array. :class:`RawArray` is used for the activations of a pass that
 are deleted once their RDMs are computed (``keep = "rdms"``).
+
+In store format 2 each chunk file ends with the CRC-32C of its bytes (Zarr's
+``crc32c`` codec), checked on every read (at memory speed too): a missing,
+truncated or changed chunk is an :class:`~deeprsa.store.IntegrityError`
+naming the entry, the chunk and its rows; a failed write a
+:class:`~deeprsa.store.StoreWriteError`.
 """
 
 from __future__ import annotations
@@ -29,12 +35,16 @@ class RawArray:
     write whole rows starting at a chunk boundary.
     """
 
-    def __init__(self, path, shape, chunks, dtype):
+    def __init__(self, path, shape, chunks, dtype, *, checksum=False, store=None, label=None):
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
         self.chunks = tuple(int(c) for c in chunks)
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.ndim = len(self.shape)
+        self.checksum = bool(checksum)
+        self.store = Path(store) if store is not None else self.path.parent
+        self.label = label or f"array {self.path.name}"
+        self._chunk_bytes = int(np.prod(self.chunks, dtype=np.int64)) * self.dtype.itemsize
 
     def __repr__(self):
         return f"<RawArray {str(self.path)!r} shape={self.shape} chunks={self.chunks}>"
@@ -66,15 +76,11 @@ class RawArray:
         return out.squeeze(self._squeeze) if self._squeeze else out
 
     def _read(self, bounds):
-        out = np.zeros([b - a for a, b in bounds], dtype=self.dtype)
+        out = np.empty([b - a for a, b in bounds], dtype=self.dtype)
         ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(bounds, self.chunks,
                                                                    strict=True)]
         for chunk in product(*ranges):
-            path = self._chunk_file(chunk)
-            try:
-                data = np.fromfile(path, dtype=self.dtype).reshape(self.chunks)
-            except FileNotFoundError:
-                continue  # never written: the fill value, 0
+            data = self._chunk(chunk)
             source, target = [], []
             for k, ((a, b), c) in enumerate(zip(bounds, self.chunks, strict=True)):
                 lo, hi = max(a, chunk[k] * c), min(b, (chunk[k] + 1) * c)
@@ -82,6 +88,28 @@ class RawArray:
                 target.append(slice(lo - a, hi - a))
             out[tuple(target)] = data[tuple(source)]
         return out
+
+    def _chunk(self, chunk):
+        """One chunk's values, its size and checksum checked."""
+        from ._integrity import damaged
+
+        def fail(what):
+            return damaged(self.store, self.label, self.path, chunk, self.chunks, self.shape,
+                           what)
+
+        try:
+            data = np.fromfile(self._chunk_file(chunk), dtype=np.uint8)
+        except FileNotFoundError:
+            raise fail("is missing") from None
+        size = self._chunk_bytes + (4 if self.checksum else 0)
+        if len(data) != size:
+            raise fail(f"is truncated ({len(data)} of {size} bytes)")
+        if self.checksum:
+            import google_crc32c
+
+            if google_crc32c.value(data[:-4]) != int(data[-4:].view("<u4")[0]):
+                raise fail("fails its checksum (a changed file)")
+        return data[:self._chunk_bytes].view(self.dtype).reshape(self.chunks)
 
     def __setitem__(self, index, value):
         (r0, r1), *rest = self._bounds(index)
@@ -100,17 +128,32 @@ class RawArray:
                 if self.ndim > 1:
                     part = block[:, j * self.chunks[1]:(j + 1) * self.chunks[1]]
                     tile[:part.shape[0], :part.shape[1]] = part
-                    _write_atomically(self._chunk_file((i, j)), tile)
+                    self._write((i, j), tile)
                 else:
                     tile[:len(block)] = block
-                    _write_atomically(self._chunk_file((i,)), tile)
+                    self._write((i,), tile)
+
+    def _write(self, chunk, tile):
+        try:
+            _write_atomically(self._chunk_file(chunk), tile, self.checksum)
+        except OSError as err:
+            from ._integrity import write_error
+
+            row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+            left = (self.shape[0] - chunk[0] * self.chunks[0]) * row_bytes
+            raise write_error(err, self.store, self.label, left) from None
 
 
-def _write_atomically(path: Path, tile: np.ndarray) -> None:
+def _write_atomically(path: Path, tile: np.ndarray, checksum: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tile.tofile(tmp)
+        with open(tmp, "wb") as fh:
+            fh.write(tile.data)
+            if checksum:
+                import google_crc32c
+
+                fh.write(np.array([google_crc32c.value(tile)], dtype="<u4").tobytes())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,14 +1,18 @@
-"""The store: a Zarr v3 directory of arrays plus a JSON manifest. Content-keyed, resumable.
+"""The store: a Zarr v3 directory of labelled arrays plus a JSON manifest. Content-keyed.
 
 Layout of a store directory::
 
     store/
       zarr.json              Zarr v3 root group
-      manifest.json          what every array is (written atomically)
-      activations/<key>      (n_stimuli, n_features) float32, chunked by rows
-      rdms/<key>             arrays written by later stages (RDMs, ...)
+      manifest.json          what every array is: a snapshot ...
+      manifest.journal       ... and one line per change since (store/_manifest.py)
+      activations/<model>/<layer>/<key>/   one Zarr group per entry: the values
+      rdms/<model>/<layer>/<key>/          (named dimensions, labels as attributes)
+      comparisons/<name>/<key>/            and their coordinates (store/_labels.py)
+      stimuli/<hash>.json    the ordered stimulus ids of each stimulus set
       progress/<key>/        one marker file per finished block of an array
                              written out of order (by several workers)
+      locks/<key>.lock       held while a process writes that array
 
 Every array is named by a *content key*: a hash of everything that determines
 its values (model source and weights hash, layer, reduction, preprocessing,
@@ -16,7 +20,10 @@ stimulus ids and content hash, ...). Asking for the same inputs again finds
 the same key, so finished arrays are skipped; changed stimuli or weights give
 a new key and never reuse stale numbers. Progress is recorded per block of
 rows after the rows are on disk, so a run killed at any point resumes from
-the last complete block. No pickle anywhere: arrays are Zarr, metadata JSON.
+the last complete block. One process writes an array at a time
+(store/_locks.py): a second one asked for it waits, then skips it. No pickle
+anywhere: arrays are Zarr, metadata JSON. Every chunk carries a checksum
+that is verified when it is read (store/_integrity.py).
 
 Workers that write blocks of one array in any order (a Dask cluster, see
 :mod:`deeprsa.pipeline`) each write disjoint, chunk-aligned regions and then
@@ -27,11 +34,10 @@ finishes the array once every block is there.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -41,17 +47,26 @@ import numpy as np
 
 from .._validation import suggest
 from .._version import __version__
-from . import _query
+from . import _locks, _query
+from ._arrays import CODECS, default_chunks, make_entry_array, remove_partial_files, update_record
+from ._blocks import BlockMarkers, EntryViews
+from ._errors import (
+    IntegrityError,
+    ManifestError,
+    ReadOnlyStoreError,
+    describe_entry,
+)
+from ._integrity import CHECKSUM, CheckedArray, write_error
 from ._keys import _atomic_write_text, content_key, versions
+from ._manifest import FORMAT_VERSION, SNAPSHOT, Manifest
 
 __all__ = ["Store", "open_store"]
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+MANIFEST = SNAPSHOT
 
 
-class Store:
+class Store(BlockMarkers, EntryViews):
     """A directory of Zarr arrays described by a JSON manifest.
 
     Parameters
@@ -59,7 +74,22 @@ class Store:
     path : str or Path
         The store directory; created when missing.
     mode : {"a", "r"}, default="a"
-        ``"r"`` refuses every write.
+        ``"r"`` refuses every write. A store whose directory cannot be
+        written (a read-only share, another user's files) opens read-only
+        even with ``"a"``: everything reads, computations that would be saved
+        in it are returned without saving, and a write is one
+        :class:`~deeprsa.store.ReadOnlyStoreError`.
+
+    Raises
+    ------
+    FileNotFoundError
+        With ``mode="r"``, if there is no store at ``path``.
+    StoreFormatError
+        If the store was written by a newer deeprsa (its format number is
+        higher), or the directory is a Zarr store that deeprsa did not write.
+    ManifestError
+        If the manifest is damaged (truncated, hand-edited): run ``deeprsa
+        store check`` and ``deeprsa store repair``.
 
     Examples
     --------
@@ -73,28 +103,26 @@ class Store:
     """
 
     def __init__(self, path, *, mode: str = "a"):
-        import zarr
-
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' or 'r', got {mode!r}.")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"A store is a directory: pass its path (str or Path), got "
+                            f"{type(path).__name__}.")
         self.path = Path(path)
         self.mode = mode
-        self._cache: tuple = (None, None, None)  # manifest bytes, parsed, entry rows
-        if mode == "r" and not (self.path / MANIFEST).exists():
-            raise FileNotFoundError(
-                f"No deeprsa store at {str(self.path)!r} (no {MANIFEST}). Run "
-                "`deeprsa extract ... --store PATH` first.")
-        if mode == "a":
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._root = zarr.open_group(self.path, mode="a")
-            if not (self.path / MANIFEST).exists():
-                with self._locked():
-                    if not (self.path / MANIFEST).exists():
-                        self._save({"format": FORMAT_VERSION, "versions": versions(),
-                                    "entries": {}})
-        else:
-            self._root = zarr.open_group(self.path, mode="r")
+        self.read_only_reason = "it was opened read-only (mode='r')" if mode == "r" else None
+        self._manifest = Manifest(self.path)
+        self._ids: dict = {}
+        if not (self.path / MANIFEST).exists():
+            self._manifest.new_store(mode)
+        reason = self._manifest.unwritable_reason() if self.mode == "a" else None
+        if reason is not None:
+            log.info("Store %s is read-only (%s): results are computed, not saved.",
+                     self.path, reason)
+            self.mode, self.read_only_reason = "r", reason
         manifest = self._load()
+        if self.mode == "a":
+            self._manifest.remove_stale_temporary_files()
         made_with = manifest.get("versions", {}).get("deeprsa")
         if made_with and made_with != __version__:
             warnings.warn(
@@ -103,56 +131,42 @@ class Store:
                 UserWarning, stacklevel=2)
 
     def __repr__(self):
-        m = self._load()
-        return f"<Store {str(self.path)!r}: {len(m['entries'])} arrays>"
+        return f"<Store {str(self.path)!r}: {len(self._load()['entries'])} arrays>"
 
     # ------------------------------------------------------------------ manifest
-    @contextlib.contextmanager
     def _locked(self):
         """Exclusive lock across processes for read-modify-write of the manifest."""
-        with open(self.path / ".lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return self._manifest.locked()
 
     def _load(self) -> dict:
-        """The manifest, parsed once per version on disk (do not modify the result).
+        """The manifest as it is on disk now (do not modify the result).
 
-        The file's bytes are read every time (a few milliseconds for thousands
-        of entries) and compared with the last ones parsed, so another
-        process's write is always seen, but JSON is parsed only when the
-        manifest changed.
+        Two ``stat`` calls when nothing changed; otherwise only what changed
+        is parsed (store/_manifest.py).
         """
-        text = (self.path / MANIFEST).read_bytes()
-        if text != self._cache[0]:
-            self._cache = (text, json.loads(text), None)
-        return self._cache[1]
+        return self._manifest.load()
 
-    def _rows(self) -> list[dict]:
-        """Flat rows of every entry (see :meth:`select`), built once per manifest version."""
-        manifest = self._load()
-        if self._cache[2] is None:
-            self._cache = (*self._cache[:2], _query.entry_rows(manifest["entries"]))
-        return self._cache[2]
+    def _rows(self, kind=None) -> list[dict]:
+        """Flat rows of the entries of ``kind`` (see :meth:`select`), in creation order."""
+        self._load()
+        return self._manifest.index.of_kind(kind)
 
-    def _save(self, manifest: dict) -> None:
-        # No indent: json.dumps with indent falls back to the slow pure-Python encoder.
-        text = json.dumps(manifest, sort_keys=True)
-        _atomic_write_text(self.path / MANIFEST, text)
-        self._cache = (text.encode(), manifest, None)
-
-    def _update(self, func):
+    def _commit(self, change, *, key=None) -> dict:
+        """Change the manifest under the lock (``change(entries) -> (puts, drops)``)."""
         self._check_writable()
-        with self._locked():
-            manifest = json.loads((self.path / MANIFEST).read_bytes())
-            func(manifest)
-            self._save(manifest)
+        try:
+            return self._manifest.commit(change)
+        except OSError as err:
+            label = describe_entry(key, self._load()["entries"].get(key)) if key else \
+                "the manifest"
+            raise write_error(err, self.path, label, None) from None
 
     def _check_writable(self):
         if self.mode == "r":
-            raise PermissionError(f"Store {str(self.path)!r} was opened read-only (mode='r').")
+            raise ReadOnlyStoreError(
+                f"Store {str(self.path)!r} is read-only ({self.read_only_reason}); nothing "
+                "can be written into it. Read from it and write results elsewhere (a table "
+                "path, another --out), or copy the store somewhere writable.")
 
     @property
     def manifest(self) -> dict:
@@ -169,16 +183,35 @@ class Store:
         self._check_writable()
         path = self.path / "stimuli" / f"{content_hash}.json"
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            _atomic_write_text(path, json.dumps([str(s) for s in stimulus_ids]))
+            try:
+                path.parent.mkdir(exist_ok=True)
+                _atomic_write_text(path, json.dumps([str(s) for s in stimulus_ids]))
+            except OSError as err:
+                raise write_error(err, self.path, f"the ids of stimulus set {content_hash}",
+                                  None) from None
         return content_hash
 
     def stimulus_ids(self, stimuli: str) -> tuple[str, ...]:
-        """The ordered stimulus ids recorded under content hash ``stimuli``."""
+        """The ordered stimulus ids recorded under content hash ``stimuli``.
+
+        The file is named by the ids' content hash and never changes, so it is
+        read once per store object.
+        """
+        if stimuli in self._ids:
+            return self._ids[stimuli]
         path = self.path / "stimuli" / f"{stimuli}.json"
         if not path.exists():
             raise KeyError(f"No stimulus set {stimuli!r} in store {str(self.path)!r}.")
-        return tuple(json.loads(path.read_text()))
+        try:
+            ids = json.loads(path.read_text())
+            if not isinstance(ids, list):
+                raise ValueError("not a list of ids")
+        except ValueError as err:
+            raise ManifestError(
+                f"Store {str(self.path)!r}: the stimulus ids {path.name} are damaged ({err}). "
+                f"`deeprsa store check {self.path}` lists what depends on them.") from None
+        self._ids[stimuli] = tuple(str(i) for i in ids)
+        return self._ids[stimuli]
 
     # ------------------------------------------------------------------ entries
     def select(self, kind: str | None = None, *, complete: bool | None = True,
@@ -232,9 +265,21 @@ class Store:
         ...
         KeyError: "No complete RDM with layer='conv2'. Did you mean 'conv1'? Available: ['conv1', 'fc']."
         """
-        rows = _query.select_rows(self._rows(), kind, complete=complete, filters=filters,
-                                  strict=strict, where=repr(str(self.path)))
+        rows = _query.select_rows(self._candidates(kind, filters.get("model")), kind,
+                                  complete=complete, filters=filters, strict=strict,
+                                  where=repr(str(self.path)))
         return _query.frame(rows)
+
+    def _candidates(self, kind, model) -> list[dict]:
+        """Rows a query can match: those of its models when it names them (the index)."""
+        self._load()
+        models = [model] if isinstance(model, str) else model
+        if kind is not None and isinstance(models, (list, tuple)) and models \
+                and all(isinstance(m, str) for m in models):
+            rows = self._manifest.index.of_models(kind, models)
+            if rows is not None:
+                return rows
+        return self._manifest.index.of_kind(kind)
 
     def entries(self, kind: str | None = None, **filters):
         """Table of entries (one row per array, complete or not), filtered by field values.
@@ -245,10 +290,11 @@ class Store:
         every identity field (``model``, ``layer``, ...). A filter value that
         no entry has gives an empty table; an unknown field a KeyError.
         """
-        if not any(kind is None or r["kind"] == kind for r in self._rows()):
+        rows = self._rows(kind)
+        if not rows:
             return _query.frame([])
         for column in filters:
-            if not any(column in r for r in self._rows() if kind is None or r["kind"] == kind):
+            if not any(column in r for r in rows):
                 columns = sorted({c for r in self._rows() for c in r})
                 raise KeyError(f"No column {column!r} in the store's entries."
                                f"{suggest(column, columns)}")
@@ -295,40 +341,87 @@ class Store:
         ``"shuffle-lz4"`` (byte shuffle and lz4: fast, and a fifth smaller for
         float RDMs, which zstd alone hardly compresses), ``"bitshuffle-lz4"``
         (bit shuffle and lz4: as fast, and smaller still for RDMs and ranks) or
-        ``"none"``.
-        """
-        import zarr
+        ``"none"``. Every chunk also gets a CRC-32C checksum.
 
+        This process holds the array's lock from here until it is complete
+        (:meth:`mark_progress` with ``complete=True``, :meth:`mark_complete`),
+        deleted or :meth:`release`-d; another process creating the same array
+        meanwhile waits, then finds it complete (``rows_done`` = all rows).
+        """
         self._check_writable()
+        if codec not in CODECS:
+            raise ValueError(f"Unknown codec {codec!r}{suggest(codec, CODECS)}; one of "
+                             f"{sorted(CODECS)}.")
         fields = dict(fields)
         key = content_key({"kind": kind, **fields})
-        path = f"{kind}/{key}"
-        existing = copy.deepcopy(self._load()["entries"].get(key))
-        if existing is not None and tuple(existing["shape"]) == tuple(shape):
+        _locks.acquire(self.path, key, what=describe_entry(key, {"kind": kind, "fields": fields}))
+        try:
+            return self._create(key, kind, fields, shape=tuple(shape), dtype=dtype,
+                                chunks=chunks, attrs=attrs, compression_level=compression_level,
+                                codec=codec)
+        except BaseException:
+            _locks.release(self.path, key)
+            raise
+
+    def _create(self, key, kind, fields, *, shape, dtype, chunks, attrs, compression_level,
+                codec):
+        existing = copy.deepcopy(self._load()["entries"].get(key))  # read under the lock
+        if existing is not None and tuple(existing["shape"]) == shape:
             try:
-                array = zarr.open_array(self.path / path, mode="r+")
-                return key, self._fast(existing, array), existing["rows_done"]
+                array = self._open(key, existing, writable=True)
             except FileNotFoundError:  # zarr's NodeNotFoundError is one
                 log.warning("Array %s listed in the manifest is missing; recreating it.", key)
-        chunks = tuple(chunks) if chunks is not None else _default_chunks(shape, dtype)
+            else:
+                if existing["complete"]:
+                    _locks.release(self.path, key)  # nothing to write
+                else:
+                    remove_partial_files(self.path / existing["path"])
+                return key, array, existing["rows_done"]
+        chunks = tuple(chunks) if chunks is not None else default_chunks(shape, dtype)
         self._clear_blocks(key)  # markers of an earlier array under this key are stale
-        array = self._root.create_array(
-            path, shape=tuple(shape), chunks=chunks, dtype=dtype,
-            compressors=_compressor(codec, compression_level, np.dtype(dtype).itemsize),
-            config={"write_empty_chunks": True}, overwrite=True, fill_value=0,
-        )
+        record = {
+            "kind": kind, "fields": fields, "attrs": dict(attrs or {}), "shape": list(shape),
+            "dtype": str(np.dtype(dtype)), "chunks": list(chunks), "rows_done": 0,
+            "complete": False, "created": time.time(), "versions": versions(),
+            "codec": codec if compression_level or codec != "zstd" else "none",
+            "checksum": CHECKSUM, "format": FORMAT_VERSION}
+        ids = self._ids_if_recorded(fields.get("stimuli"))
+        try:
+            make_entry_array(self.path, key, record, stimulus_ids=ids,
+                             compression_level=compression_level)
+        except OSError as err:
+            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            raise write_error(err, self.path, describe_entry(key, record), nbytes) from None
+        try:
+            self._commit(lambda entries: ({key: record}, []), key=key)
+        except BaseException:
+            _remove_files(self.path, record)  # not in the manifest: no orphan array stays
+            raise
+        if existing is not None and existing.get("path") != record["path"]:
+            _remove_files(self.path, existing)
+        return key, self._open(key, record, writable=True), 0
 
-        def add(m):
-            m["entries"][key] = {
-                "kind": kind, "path": path, "fields": fields, "attrs": dict(attrs or {}),
-                "shape": list(shape), "dtype": str(np.dtype(dtype)), "chunks": list(chunks),
-                "rows_done": 0, "complete": False, "created": time.time(),
-                "versions": versions(), "codec": codec if compression_level or codec != "zstd"
-                else "none",
-            }
+    def _ids_if_recorded(self, stimuli):
+        if not isinstance(stimuli, str):
+            return None
+        try:
+            return self.stimulus_ids(stimuli)
+        except (KeyError, ManifestError):
+            return None
 
-        self._update(add)
-        return key, self._fast(self._load()["entries"][key], array), 0
+    def claim(self, key: str) -> None:
+        """Take the lock for writing array ``key``, waiting while another process writes it.
+
+        Check :meth:`has` afterwards: the other process may have finished it.
+        Released by completing, deleting or :meth:`release`.
+        """
+        self._check_writable()
+        _locks.acquire(self.path, key, what=describe_entry(key, self._load()["entries"].get(key)))
+
+    def release(self, *keys: str) -> None:
+        """Give up this process's lock on arrays ``keys`` (after a failed write)."""
+        for key in keys:
+            _locks.release(self.path, key)
 
     def mark_progress(self, key: str, rows_done: int, *, complete: bool = False,
                       attrs: Mapping | None = None) -> None:
@@ -343,17 +436,27 @@ class Store:
         complete = complete or {}
         attrs = attrs or {}
 
-        def set_progress(m):
+        def set_progress(entries):
+            puts = {}
             for key, rows in rows_done.items():
-                e = m["entries"][key]
+                if key not in entries:
+                    raise KeyError(f"No array {key!r} in store {str(self.path)!r} (deleted "
+                                   "while it was written?).")
+                e = {**entries[key], "attrs": dict(entries[key]["attrs"])}
                 e["rows_done"] = int(rows)
                 e["complete"] = bool(complete.get(key, False))
                 if attrs.get(key):
                     e["attrs"].update(attrs[key])
                 if e["complete"]:
                     e["finished"] = time.time()
+                puts[key] = e
+            return puts, []
 
-        self._update(set_progress)
+        puts = self._commit(set_progress, key=next(iter(rows_done), None))
+        for key, entry in puts.items():
+            if entry["complete"]:
+                update_record(self.path, {**entry, "key": key})
+                _locks.release(self.path, key)
 
     def write(self, kind: str, fields: Mapping, data, *, attrs: Mapping | None = None,
               chunks=None, compression_level: int = 1, codec: str = "zstd") -> str:
@@ -365,41 +468,66 @@ class Store:
         key, array, _ = self.create(kind, fields, shape=data.shape, dtype=data.dtype,
                                     chunks=chunks, attrs=attrs,
                                     compression_level=compression_level, codec=codec)
-        array[...] = data
-        self.mark_progress(key, data.shape[0] if data.ndim else 1, complete=True)
+        if self.has(key):
+            return key  # another process wrote it while this one waited for its lock
+        try:
+            array[...] = data
+            self.mark_progress(key, data.shape[0] if data.ndim else 1, complete=True)
+        finally:
+            _locks.release(self.path, key)
         return key
 
     def array(self, key: str):
-        """The Zarr array ``key`` opened read-only (read row tiles with slicing).
+        """Array ``key`` opened read-only (read row tiles with slicing), its chunks checked.
 
-        An uncompressed array comes as a :class:`~deeprsa.store._raw.RawArray`,
-        which reads its chunk files directly (memory speed).
+        Reading a missing, truncated or changed chunk raises an
+        :class:`~deeprsa.store.IntegrityError` naming the entry, the chunk
+        and its rows. An uncompressed array comes as a
+        :class:`~deeprsa.store._raw.RawArray`, which reads its chunk files
+        directly (memory speed).
         """
+        entry = self.entry(key)
+        try:
+            return self._open(key, entry, writable=False)
+        except FileNotFoundError:
+            from ._integrity import _FIX
+
+            raise IntegrityError(
+                f"Store {str(self.path)!r}: {describe_entry(key, entry)} is damaged: its "
+                f"array folder {entry['path']} is missing. " + _FIX.format(store=self.path)
+            ) from None
+
+    def writable(self, key: str):
+        """Array ``key`` opened for writing (a worker's disjoint blocks); no lock is taken."""
+        self._check_writable()
+        return self._open(key, self.entry(key), writable=True)
+
+    def _open(self, key, entry, *, writable):
         import zarr
 
-        entry = self.entry(key)
-        if entry.get("codec") == "none" and len(entry["shape"]) <= 2:
-            from ._raw import RawArray
-
-            return RawArray(self.path / entry["path"], entry["shape"], entry["chunks"],
-                            entry["dtype"])
-        return zarr.open_array(self.path / entry["path"], mode="r")
-
-    def _fast(self, entry, array):
-        """``array``, or its raw chunk-file view when it is stored uncompressed (2-D or 1-D)."""
-        if entry.get("codec") != "none" or array.ndim > 2:
-            return array
         from ._raw import RawArray
 
-        return RawArray(self.path / entry["path"], array.shape, array.chunks, array.dtype)
+        label = describe_entry(key, entry)
+        path = self.path / entry["path"]
+        if entry.get("codec") == "none" and 1 <= len(entry["shape"]) <= 2:
+            if not (path / "zarr.json").exists():
+                raise FileNotFoundError(path)
+            return RawArray(path, entry["shape"], entry["chunks"], entry["dtype"],
+                            checksum=entry.get("checksum") == CHECKSUM, store=self.path,
+                            label=label)
+        array = zarr.open_array(path, mode="r+" if writable else "r")
+        return CheckedArray(array, path, store=self.path, label=label,
+                            layout=entry.get("attrs", {}).get("layout"))
 
     def read(self, key: str, rows=None) -> np.ndarray:
-        """Read array ``key`` (or a slice of its rows) into memory.
+        """Read array ``key`` (or a slice of its rows) into memory, every chunk verified.
 
         Raises
         ------
         ValueError
             If the array is incomplete (an interrupted run): resume it first.
+        IntegrityError
+            If a chunk it covers is missing, truncated or fails its checksum.
         """
         entry = self.entry(key)
         if not entry["complete"]:
@@ -408,113 +536,15 @@ class Store:
                 f"is incomplete: {entry['rows_done']} of {entry['shape'][0]} rows. Re-run the "
                 "same extraction to resume it.")
         arr = self.array(key)
-        return arr[...] if rows is None else arr[rows]
+        return np.asarray(arr[...] if rows is None else arr[rows])
 
     def delete(self, key: str) -> None:
         """Remove array ``key`` and its manifest record."""
-        import shutil
-
         entry = self.entry(key)
-        self._update(lambda m: m["entries"].pop(key))
-        shutil.rmtree(self.path / entry["path"], ignore_errors=True)
+        self._commit(lambda entries: ({}, [key]), key=key)
+        _remove_files(self.path, entry)
         self._clear_blocks(key)
-
-    # ------------------------------------------------------------------ blocks
-    def mark_blocks_done(self, key: str, blocks, *, info: Mapping | None = None) -> None:
-        """Record that ``blocks`` of array ``key`` are on disk, in any order.
-
-        For writers that finish blocks out of order (shards of rows, tiles
-        of an RDM): each block gets its own marker file,
-        ``progress/<key>/<block>.done``, written atomically, so concurrent
-        workers never rewrite the manifest. Write the block's data first,
-        then mark it.
-
-        Parameters
-        ----------
-        key : str
-            The array, as returned by :meth:`create`.
-        blocks : iterable of str
-            Block names chosen by the writer, e.g. ``"0-64"`` or ``"2-5"``:
-            letters, digits, ``-`` and ``_``.
-        info : mapping, optional
-            ``{block: JSON-serialisable value}`` kept with a block's marker
-            and returned by :meth:`blocks_done`.
-
-        Raises
-        ------
-        ValueError
-            If a block name holds other characters (it names a file).
-
-        Examples
-        --------
-        >>> import tempfile, numpy as np
-        >>> store = Store(tempfile.mkdtemp() + "/demo.zarr")
-        >>> key, array, _ = store.create("rdms", {"name": "x"}, shape=(4, 4), chunks=(2, 2))
-        >>> array[:2, :2] = 1.0
-        >>> store.mark_blocks_done(key, ["0-0"], info={"0-0": [1]})
-        >>> store.blocks_done(key)
-        {'0-0': [1]}
-        """
-        self._check_writable()
-        info = info or {}
-        directory = self.path / "progress" / key
-        directory.mkdir(parents=True, exist_ok=True)
-        for block in blocks:
-            block = str(block)
-            if not block or not all(c.isalnum() or c in "-_" for c in block):
-                raise ValueError(f"Block names may hold letters, digits, '-' and '_' only "
-                                 f"(they name marker files); got {block!r}.")
-            _atomic_write_text(directory / f"{block}.done", json.dumps(info.get(block)))
-
-    def blocks_done(self, key: str) -> dict:
-        """Blocks of array ``key`` recorded by :meth:`mark_blocks_done`.
-
-        Returns
-        -------
-        dict
-            ``{block: info}`` (``info`` is None when none was given); empty
-            when no block is marked, also after :meth:`mark_complete`.
-        """
-        directory = self.path / "progress" / key
-        if not directory.is_dir():
-            return {}
-        out = {}
-        for path in directory.glob("*.done"):
-            try:
-                out[path.name[:-len(".done")]] = json.loads(path.read_text())
-            except FileNotFoundError:  # removed by mark_complete meanwhile
-                continue
-        return dict(sorted(out.items()))
-
-    def mark_complete(self, key: str, *, attrs: Mapping | None = None) -> None:
-        """Finish array ``key`` written in blocks: complete, all rows done, markers removed.
-
-        ``attrs`` are merged into the entry's attributes (e.g. facts gathered
-        from the blocks' info).
-        """
-        entry = self.entry(key)
-        self.mark_progress(key, entry["shape"][0] if entry["shape"] else 1, complete=True,
-                           attrs=attrs)
-        self._clear_blocks(key)
-
-    def _clear_blocks(self, key: str) -> None:
-        import shutil
-
-        shutil.rmtree(self.path / "progress" / key, ignore_errors=True)
-
-    # ------------------------------------------------------------------ activations
-    def load_activations(self, model: str, layer: str, **fields):
-        """Activations of ``layer`` of ``model`` and their stimulus ids.
-
-        Returns
-        -------
-        X : ndarray of shape (n_stimuli, n_features)
-        stimulus_ids : tuple of str
-        """
-        key = self.find("activations", model=model, layer=layer, **fields)
-        entry = self.entry(key)
-        return self.read(key), self.stimulus_ids(entry["fields"]["stimuli"])
-
+        _locks.release(self.path, key)
 
 def open_store(store, *, mode: str = "a") -> Store:
     """``store`` itself if it is a :class:`Store`, else the existing store at that path.
@@ -529,40 +559,16 @@ def open_store(store, *, mode: str = "a") -> Store:
     """
     if isinstance(store, Store):
         return store
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a deeprsa Store or the path of one, got "
+                        f"{type(store).__name__}.")
     if not (Path(store) / MANIFEST).exists():
         return Store(store, mode="r")  # raises FileNotFoundError saying what to run
     return Store(store, mode=mode)
 
 
-def _compressor(codec: str, level: int, itemsize: int):
-    """The Zarr codec of a named compression (a table, not a chain of ifs)."""
-    from zarr.codecs import BloscCodec, ZstdCodec
+def _remove_files(root: Path, entry) -> None:
+    """Remove an entry's folder (its group, or the bare array of format 1)."""
+    import shutil
 
-    makers = {
-        "zstd": lambda: ZstdCodec(level=level) if level else None,
-        "shuffle-lz4": lambda: BloscCodec(typesize=itemsize, cname="lz4", clevel=5,
-                                          shuffle="shuffle"),
-        "bitshuffle-lz4": lambda: BloscCodec(typesize=itemsize, cname="lz4", clevel=5,
-                                             shuffle="bitshuffle"),
-        "none": lambda: None,
-    }
-    if codec not in makers:
-        raise ValueError(f"Unknown codec {codec!r}{suggest(codec, makers)}; one of "
-                         f"{sorted(makers)}.")
-    return makers[codec]()
-
-
-def _default_chunks(shape, dtype, *, target_bytes=8 << 20, rows=None):
-    """Row blocks of whole rows where they fit ``target_bytes``, else split columns too."""
-    shape = tuple(int(s) for s in shape)
-    if not shape:
-        return ()
-    item = np.dtype(dtype).itemsize
-    row_bytes = item * int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else item
-    n_rows = rows or max(1, min(shape[0], target_bytes // max(row_bytes, 1)))
-    if len(shape) == 1:
-        return (max(1, min(shape[0], n_rows)),)
-    cols = shape[1]
-    if n_rows * row_bytes > target_bytes:
-        cols = max(1, min(shape[1], target_bytes // (n_rows * item)))
-    return (max(1, n_rows), cols, *shape[2:])
+    shutil.rmtree(Path(root) / entry.get("group", entry["path"]), ignore_errors=True)

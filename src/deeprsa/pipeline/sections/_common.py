@@ -30,7 +30,11 @@ class RunContext:
     labels : pandas.Series or None
         The stimuli's classes, indexed by stimulus id.
     layers : dict of str to list of str
-        Each model's layers, in network order.
+        Each model's layers, in network order, without the failed ones.
+    failed : dict
+        ``(model, layer) -> reason`` of the layers whose RDMs could not be
+        computed (activations holding NaN or infinity): left out of every
+        section, and explained in the report.
     rdms : dict
         ``(model, layer, measure) -> RDM``, filled by the RDM section.
     comparison : ComparisonResult or None
@@ -43,7 +47,7 @@ class RunContext:
         The first RDM measure (the one drawn and compared).
     """
 
-    def __init__(self, plan, store, record, *, progress: bool):
+    def __init__(self, plan, store, record, *, progress: bool, failed=None):
         self.plan = plan
         self.config = plan.config
         self.store = store
@@ -51,7 +55,9 @@ class RunContext:
         self.progress = progress
         self.stimuli = plan.stimuli
         self.labels = plan.labels
-        self.layers = {m.model.name: list(m.layers) for m in plan.models}
+        self.failed = dict(failed or {})
+        self.layers = {m.model.name: [la for la in m.layers if (m.model.name, la) not in
+                                      self.failed] for m in plan.models}
         self.rdms: dict = {}
         self.comparison = None
         self.stack = None
@@ -62,6 +68,14 @@ class RunContext:
     def names(self) -> list[str]:
         """The models' names, in config order."""
         return [m.name for m in self.config.models]
+
+    def intact(self, models) -> dict:
+        """Store filters that leave out the failed layers of ``models`` ({} when none failed)."""
+        if not self.failed:
+            return {}
+        models = [models] if isinstance(models, str) else list(models)
+        return {"key": [m.keys[layer] for m in self.plan.models if m.model.name in models
+                        for layer in m.layers if (m.model.name, layer) not in self.failed]}
 
     def wants(self, figure: str) -> bool:
         """Whether the config asks for ``figure``."""

@@ -12,7 +12,7 @@ def dimensionality_section(run: RunContext) -> None:
     spec = run.config.analyses.dimensionality
     stimuli = run.stimuli.content_hash()
     table = dimensionality(run.store, threshold=spec.threshold, n_units=spec.n_units,
-                           seed=0, model=run.names, stimuli=stimuli)
+                           seed=0, model=run.names, stimuli=stimuli, **run.intact(run.names))
     keep = [c for c in ("model", "layer", "threshold", "n_components", "participation_ratio",
                         "n_units", "n_units_used") if c in table.columns]
     run.record.add_table(
@@ -28,7 +28,7 @@ def dimensionality_section(run: RunContext) -> None:
 
     for name in run.config.outputs.focus:
         spectrum = explained_variance(run.store, n_units=spec.n_units, seed=0, model=name,
-                                      stimuli=stimuli)
+                                      stimuli=stimuli, **run.intact(name))
         fig = plot_variance_explained(spectrum, threshold=spec.threshold, title=name)
         run.record.add_figure(
             fig, f"dimensionality_{slug(name)}", section=S_DIM,
@@ -54,7 +54,7 @@ def decoding_section(run: RunContext) -> None:
     names = list(run.config.outputs.focus) or run.names
     # decode's stimuli= is the StimulusSet; rows are matched to it by stimulus id.
     table = decode(run.store, spec.column, stimuli=run.stimuli, cv=spec.cv, seed=0,
-                   model=names)
+                   model=names, **run.intact(names))
     run.record.add_table(
         table, "decoding", section=S_DECODE,
         title=f"Linear decoding of {spec.column!r} from every layer",

@@ -34,8 +34,14 @@ def rdm_section(run: RunContext) -> None:
     from ...rdm import RDM
 
     summary = []
+    for (model, layer), reason in run.failed.items():
+        run.record.add_note(f"{model} layer {layer!r} has no RDM and is left out of this "
+                            f"report: {reason}", section=S_RDMS)
+        run.record.highlights.append(f"{model} layer {layer!r} could not be analysed: its "
+                                     "activations hold NaN or infinity (see "
+                                     f"\"{S_RDMS}\").")
     for task in run.plan.tasks:
-        if task.stage != "rdm":
+        if task.stage != "rdm" or (task.model, task.layer) in run.failed:
             continue
         rdm = RDM.load(run.store, task.key)
         run.rdms[(task.model, task.layer, task.measure)] = rdm
