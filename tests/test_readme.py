@@ -171,3 +171,16 @@ def test_readme_tables_have_one_delimiter_cell_per_header_cell():
                 break
             assert len(_cells(lines[j])) == header, f"README line {j + 1}: {lines[j]}"
     assert tables >= 7  # every table of the README was checked
+
+
+def test_the_scaling_config_block_is_a_valid_config(tmp_path):
+    from deeprsa import load_config
+
+    (block,) = [code for heading, code in _blocks("toml") if heading.startswith("One machine")]
+    path = tmp_path / "run.toml"
+    path.write_text('[stimuli]\nsource = "digits:test"\n\n[[models]]\nspec = "zoo:mlp_s0"\n\n'
+                    + block)
+    config = load_config(path)
+    assert (config.extract.keep, config.extract.sketch, config.compare.methods) == \
+        ("rdms", "auto", ())
+    assert config.extract.max_disk == 16 * 10**9
