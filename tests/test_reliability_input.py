@@ -96,6 +96,38 @@ def test_the_meta_json_reader_names_the_file_for_any_json(tmp_path, records):
                   json.dumps(records).encode(), (ValueError, FileNotFoundError))
 
 
+def _rdm_files() -> dict:
+    """Valid RDM files of 4 stimuli, as bytes, by suffix."""
+    import io
+
+    from scipy.io import savemat
+
+    D = np.array([[0, 1, 2, 3], [1, 0, 4, 5], [2, 4, 0, 6], [3, 5, 6, 0]], dtype=float)
+    files = {}
+    for suffix, write in ((".npy", lambda f: np.save(f, D)),
+                          (".npz", lambda f: np.savez(f, rdms=D[None])),
+                          (".mat", lambda f: savemat(f, {"rdm": D}))):
+        buffer = io.BytesIO()
+        write(buffer)
+        files[suffix] = buffer.getvalue()
+    files[".csv"] = b",a,b,c,d\na,0,1,2,3\nb,1,0,4,5\nc,2,4,0,6\nd,3,5,6,0\n"
+    return files
+
+
+RDM_FILES = _rdm_files()
+
+
+@FUZZ
+@given(suffix=st.sampled_from(sorted(RDM_FILES)), data=st.data())
+def test_the_rdm_file_readers_name_the_file_for_any_bytes(tmp_path, suffix, data):
+    from deeprsa.rdm import load_rdms
+
+    content = data.draw(_mutations(RDM_FILES[suffix]))
+    labels = None if suffix == ".csv" else list("abcd")
+    _check_reader(lambda path: load_rdms(path, stimulus_ids=labels), tmp_path / f"rdms{suffix}",
+                  content, (ValueError, FileNotFoundError))
+
+
 # ----------------------------------------------------------------------------- images
 
 

@@ -393,14 +393,39 @@ def _load_one(path, stimulus_ids, name, key, format, *, by_file) -> RDMs:
                          "format=...")
     if not path.is_file():
         raise FileNotFoundError(f"RDM file {str(path)!r} does not exist.")
-    raw = _READERS[suffix](path, key)
-    if raw.names is None and by_file:  # one file per subject: the file names them
-        raw.names = [path.stem] if len(raw.data) == 1 else \
-            [f"{path.stem}[{i}]" for i in range(len(raw.data))]
-    labels = _labels(raw, stimulus_ids, path)
-    shared = {"target": name or path.stem, "source": str(path),
-              "format": suffix.lstrip("."), **raw.shared}
-    return _build(raw, labels, shared, path)
+    if isinstance(stimulus_ids, str):
+        raise TypeError(f"stimulus_ids must be a sequence of str, got the single string "
+                        f"{stimulus_ids!r}.")
+    with _naming(path, suffix):
+        raw = _READERS[suffix](path, key)
+        if raw.names is None and by_file:  # one file per subject: the file names them
+            raw.names = [path.stem] if len(raw.data) == 1 else \
+                [f"{path.stem}[{i}]" for i in range(len(raw.data))]
+        labels = _labels(raw, stimulus_ids, path)
+        shared = {"target": name or path.stem, "source": str(path),
+                  "format": suffix.lstrip("."), **raw.shared}
+        return _build(raw, labels, shared, path)
+
+
+@contextmanager
+def _naming(path, suffix):
+    """Errors of the file's parser (NumPy, SciPy, h5py, csv) become one naming the file.
+
+    A damaged file makes those libraries raise whatever their parsing meets
+    (ValueError, TypeError, SyntaxError from a mangled .npy header, EOFError,
+    zipfile.BadZipFile, ...), without the file's name. Ours name it already;
+    a missing optional package (ImportError) is left as it is.
+    """
+    try:
+        yield
+    except (ImportError, FileNotFoundError):
+        raise
+    except Exception as err:
+        if isinstance(err, (ValueError, TypeError)) and str(path) in str(err):
+            raise
+        raise ValueError(f"{str(path)!r} is not a readable {suffix.lstrip('.')} RDM file "
+                         f"({type(err).__name__}: {err}). Is it damaged or cut short?"
+                         ) from err
 
 
 def _labels(raw, stimulus_ids, path):
@@ -414,9 +439,6 @@ def _labels(raw, stimulus_ids, path):
             "to a model's stimuli. Pass stimulus_ids=[...] in the order of its rows (config: "
             "labels = \"labels.txt\", one per line), or save an .npz with a stimulus_ids "
             "array.")
-    if isinstance(labels, str):
-        raise TypeError(f"stimulus_ids must be a sequence of str, got the single string "
-                        f"{labels!r}.")
     return [str(s) for s in labels]
 
 
