@@ -346,3 +346,33 @@ def test_a_run_without_comparisons_skips_their_sections_with_a_note(tmp_path):
         "Representational vs performance similarity was skipped: no layers were compared "
         "(compare.methods = []).",
     ]
+
+
+def test_a_reused_module_is_calibrated_once_at_its_last_call(caplog):
+    """A module called twice per forward (a reused ReLU) is extracted at its last call."""
+    import logging
+
+    import torch
+
+    from deeprsa import StimulusSet, load_model
+    from deeprsa.pipeline.sketch import calibrate
+
+    class Twice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.act = (torch.nn.Linear(64, 2048), torch.nn.Linear(2048, 2048),
+                                        torch.nn.ReLU())
+
+        def forward(self, x):
+            return self.act(self.b(self.act(self.a(x.flatten(1)))))
+
+    torch.manual_seed(0)
+    stimuli = StimulusSet.from_arrays(
+        np.random.default_rng(0).random((60, 1, 8, 8), dtype=np.float32))
+    loaded = load_model(Twice(), name="twice")
+    with caplog.at_level(logging.INFO, logger="deeprsa.pipeline"):
+        results = calibrate(loaded, stimuli, {"act": 2048}, ["correlation"], target=0.999,
+                            n=40, ladder=(256, 1024))
+    lines = [r.getMessage() for r in caplog.records if "Sketch calibration" in r.getMessage()]
+    assert len(lines) == 1 and set(results) == {"act"}
+    assert set(results["act"]["tried"]) <= {256, 1024}

@@ -89,8 +89,13 @@ def calibrate(loaded, stimuli, layers: dict, measures, *, target=0.99, n=500, se
     centre = _centre(measures)
     results = {}
 
+    calls, seen = {}, dict.fromkeys(layers, 0)
+
     def hook(name):
         def measure_fidelity(_module, _inputs, output):
+            seen[name] += 1
+            if seen[name] < calls.get(name, 1):
+                return  # a module called again later (a reused ReLU): extraction keeps its last
             out = _first_tensor(output).detach()
             flat = out.reshape(out.shape[0], -1)
             exact = {}
@@ -118,6 +123,7 @@ def calibrate(loaded, stimuli, layers: dict, measures, *, target=0.99, n=500, se
 
     module = loaded.module.to(device)
     batch = torch.stack([loaded.preprocessing(stimuli.load(int(i))) for i in index]).to(device)
+    calls.update(_calls(module, batch[:1], layers))
     handles = [module.get_submodule(name).register_forward_hook(hook(name)) for name in layers]
     try:
         with torch.inference_mode():
@@ -126,6 +132,27 @@ def calibrate(loaded, stimuli, layers: dict, measures, *, target=0.99, n=500, se
         for h in handles:
             h.remove()
     return results
+
+
+def _calls(module, example, layers) -> dict:
+    """How often each of ``layers`` runs in one forward pass of ``example``."""
+    import torch
+
+    counts = dict.fromkeys(layers, 0)
+
+    def count(name):
+        def hook(*_):
+            counts[name] += 1
+        return hook
+
+    handles = [module.get_submodule(name).register_forward_hook(count(name)) for name in layers]
+    try:
+        with torch.inference_mode():
+            module(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return counts
 
 
 def _upper(D):
