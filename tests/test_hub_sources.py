@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose
 
 from deeprsa import Store, digits, extract, list_layers, load_model
 from deeprsa.models import WeightsUnavailableError
+from deeprsa.models.sources import trained_weights_cached
 
 slow_import = pytest.mark.slow  # importing transformers or open_clip takes about 7 s
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 32,
@@ -106,7 +107,9 @@ def test_hf_trained_weights_from_the_hub_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     net = transformers.Dinov2Model(_hf_config("dinov2"))
+    assert not trained_weights_cached("hf:someone/tiny-dinov2")  # `deeprsa extract` asks
     net.save_pretrained(_hub_cache(tmp_path, "someone/tiny-dinov2"))
+    assert trained_weights_cached("hf:someone/tiny-dinov2")  # no download: used by default
     model = load_model("hf:someone/tiny-dinov2", weights="trained")
     assert model.info["hf_class"] == "Dinov2Model"
     assert model.weights_hash == load_model(net).weights_hash
@@ -205,7 +208,9 @@ def test_open_clip_trained_weights_from_the_hub_cache(tmp_path, monkeypatch, tin
     full = open_clip.create_model(tiny_open_clip)
     snapshot = _hub_cache(tmp_path, "someone/tiny-clip")
     snapshot.mkdir(parents=True)
+    assert not trained_weights_cached(f"open_clip:{tiny_open_clip}/tiny")
     torch.save(full.state_dict(), snapshot / "open_clip_pytorch_model.bin")
+    assert trained_weights_cached(f"open_clip:{tiny_open_clip}/tiny")
     model = load_model(f"open_clip:{tiny_open_clip}/tiny", weights="trained")
     assert model.weights_hash == load_model(full.visual).weights_hash
     assert model.info["open_clip_pretrained"] == "tiny"

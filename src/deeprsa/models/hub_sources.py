@@ -237,3 +237,29 @@ class _quiet_open_clip:
 
     def __exit__(self, *exc):
         self._root.setLevel(self._level)
+
+
+def hf_trained_cached(target) -> bool:
+    """Whether ``hf:target``'s trained weights load without a download (a folder, or cached)."""
+    if Path(target).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = (try_to_load_from_cache(target, name) for name in
+             ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"))
+    return isinstance(try_to_load_from_cache(target, "config.json"), str) and \
+        any(isinstance(f, str) for f in found)
+
+
+def open_clip_trained_cached(target) -> bool:
+    """Whether ``open_clip:ARCH/TAG``'s trained weights are in a local cache."""
+    arch, _, tag = target.partition("/")
+    try:
+        from open_clip import pretrained as registry
+
+        cfg = registry.get_pretrained_cfg(arch, tag) if tag else None
+    except Exception:  # no open_clip, or an unknown arch/tag: nothing cached
+        return False
+    return bool(cfg) and _open_clip_cached(cfg) is not None

@@ -230,15 +230,24 @@ def _timm_cached(name) -> bool:
 # Sources whose trained weights the library downloads (into TORCH_HOME or HF_HOME), and how to
 # tell whether they are in its local cache already. Every other source needs no download.
 DOWNLOADING_SOURCES = {"torchvision": lambda name: _torchvision_cached(name),
-                       "timm": lambda name: _timm_cached(name)}
+                       "timm": lambda name: _timm_cached(name),
+                       "hf": lambda name: _hub("hf_trained_cached")(name),
+                       "open_clip": lambda name: _hub("open_clip_trained_cached")(name)}
+
+
+def _hub(name):
+    from . import hub_sources
+
+    return getattr(hub_sources, name)
 
 
 def trained_weights_cached(spec: str) -> bool:
     """Whether ``weights="trained"`` for model ``spec`` loads without a download.
 
     True for sources that need no download (the zoo's bundled weights, your
-    own modules and checkpoints) and for torchvision and timm models whose
-    weights are in the libraries' local caches (``TORCH_HOME``, ``HF_HOME``).
+    own modules and checkpoints) and for torchvision, timm, hf and open_clip
+    models whose weights are in the libraries' local caches (``TORCH_HOME``,
+    ``HF_HOME``) or, for hf, in a local folder.
     """
     source, _, name = str(spec).partition(":")
     check = DOWNLOADING_SOURCES.get(source)
