@@ -41,6 +41,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -236,10 +237,17 @@ def case_sketched(args, seeds=(0,)):
     fidelities = {layer: (m.reductions[layer].get("k"),
                           (m.reductions[layer].get("calibration") or {}).get("fidelity", 1.0))
                   for layer in m.layers}
+    figures = {"case": f"sketched {args.n} stimuli", "wall_s": round(wall, 1),
+               "peak_rss": gb(peaks.rss), "peak_disk": gb(peaks.disk),
+               "min_fidelity": min(f for _, f in fidelities.values()),
+               "sketched_layers": sum(1 for k, _ in fidelities.values() if k)}
+    print(json.dumps(figures), flush=True)  # kept should the check below fail
     # Held-out check: five layers over depth, 1,000 stimuli none of which calibrated.
     ids = _held_out(stimuli, args.calibration, args.held_out)
     layers = [m.layers[i] for i in np.linspace(0, len(m.layers) - 1, 5).astype(int)]
-    check = Store(Path(args.work) / "held-out-exact")
+    check_dir = Path(args.work) / f"held-out-exact-{args.n}"
+    shutil.rmtree(check_dir, ignore_errors=True)  # only this run's subset in it
+    check = Store(check_dir)
     loaded = load_model("torchvision:resnet18", weights="random", seed=0)
     extract(loaded, stimuli.subset(ids), layers, check, batch_size=50, progress=False)
     held_out = {}
@@ -248,11 +256,7 @@ def case_sketched(args, seeds=(0,)):
         sketched = RDM.load(store, store.select("rdms", model=m.model.name,
                                                 layer=layer)["key"][0]).subset(ids)
         held_out[layer] = round(float(spearmanr(exact.vector(), sketched.vector())[0]), 4)
-    return {"case": f"sketched {args.n} stimuli", "wall_s": round(wall, 1),
-            "peak_rss": gb(peaks.rss), "peak_disk": gb(peaks.disk),
-            "min_fidelity": min(f for _, f in fidelities.values()),
-            "sketched_layers": sum(1 for k, _ in fidelities.values() if k),
-            "k": {la: k for la, (k, _) in fidelities.items()},
+    return {**figures, "k": {la: k for la, (k, _) in fidelities.items()},
             "fidelity": {la: f for la, (_, f) in fidelities.items()},
             "held_out_spearman_vs_exact": held_out}
 
