@@ -202,3 +202,68 @@ def test_sigkill_midway_resumes_bit_identical(tmp_path):
     assert list(resumed.key) == list(fresh.key)
     for key in fresh.key:
         assert_array_equal(Store(killed).read(key), Store(tmp_path / "fresh").read(key))
+
+
+def _as_the_hook_saw_it(loaded, stimuli, layers):
+    """Each layer's output copied inside its forward hook: the reference."""
+    import torch
+
+    seen = {}
+    handles = [loaded.module.get_submodule(name).register_forward_hook(
+        lambda _m, _i, out, name=name: seen.__setitem__(name, out.detach().clone().flatten(1)))
+        for name in layers]
+    try:
+        with torch.inference_mode():
+            loaded.module(torch.stack([loaded.preprocessing(stimuli.load(i))
+                                       for i in range(len(stimuli))]))
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: t.numpy() for name, t in seen.items()}
+
+
+def test_outputs_changed_in_place_later_are_stored_as_the_layer_gave_them(tmp_path):
+    """torchvision's ResNets apply ReLU(inplace=True) to BatchNorm outputs and add the
+    shortcut in place (out += identity): a layer's activation is its output, not what the
+    network later made of that tensor (they were stored after the ReLU and the addition)."""
+    from deeprsa import StimulusSet, extract, load_model
+
+    loaded = load_model("torchvision:resnet18", weights="random", seed=0)
+    images = np.random.default_rng(0).random((4, 3, 40, 40), dtype=np.float32)
+    stimuli = StimulusSet.from_arrays(images)
+    layers = ["bn1", "layer1.0.bn1", "layer1.0.bn2", "layer2.0.bn2", "layer2.0.downsample.1"]
+    store = Store(tmp_path / "store")
+    extract(loaded, stimuli, layers, store, progress=False)
+    reference = _as_the_hook_saw_it(loaded, stimuli, layers)
+    for layer in layers:
+        stored = store.load_activations(loaded.name, layer)[0]
+        np.testing.assert_array_equal(stored, reference[layer], err_msg=layer)
+        assert stored.min() < 0, f"{layer} looks rectified"  # BatchNorm outputs go below 0
+
+
+def test_a_reduction_that_is_a_view_is_copied_before_the_network_changes_it(tmp_path):
+    import torch
+
+    from deeprsa import StimulusSet, extract, load_model
+
+    class Embed(torch.nn.Linear):
+        def forward(self, x):
+            return super().forward(x.flatten(1)).view(-1, 5, 8)  # (batch, tokens, features)
+
+    class Tokens(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = Embed(16, 5 * 8)
+
+        def forward(self, x):
+            return self.embed(x).mul_(0)  # the embedding's output, zeroed in place
+
+    loaded = load_model(Tokens(), name="tokens")
+    stimuli = StimulusSet.from_arrays(
+        np.random.default_rng(1).random((6, 1, 4, 4), dtype=np.float32))
+    store = Store(tmp_path / "store")
+    extract(loaded, stimuli, ["embed"], store, reduction="cls_token", progress=False)
+    stored = store.load_activations("tokens", "embed")[0]
+    expected = _as_the_hook_saw_it(loaded, stimuli, ["embed"])["embed"].reshape(6, 5, 8)[:, 0]
+    assert np.abs(stored).max() > 0
+    np.testing.assert_array_equal(stored, expected)

@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from ..layers import _first_tensor
 from .reductions import _reduce_tensor
 
 
@@ -106,15 +107,31 @@ def _hooked(module, names, captured: dict, reductions=None):
     With ``reductions`` (``{layer: reduction}``), each output is reduced inside
     its hook, on the device of the forward pass, so that the full output can be
     freed at once (a sketch of a wide layer keeps k numbers per stimulus).
+
+    What is kept never shares memory with the module's output: the network
+    may change that tensor in place after the hook (torchvision's ResNets and
+    VGGs apply ``ReLU(inplace=True)`` to a BatchNorm's or convolution's
+    output, and add the shortcut with ``out += identity``), and the layer's
+    activation is its output as the hook saw it.
     """
     def keep(name):
         if reductions is None:
-            return lambda _m, _i, out: captured.__setitem__(name, out)
+            return lambda _m, _i, out: captured.__setitem__(name, _own(_first_tensor(out), out))
         reduction = reductions[name]
         return lambda _m, _i, out: captured.__setitem__(
-            name, _reduce_tensor(out, reduction, name).detach())
+            name, _own(_reduce_tensor(out, reduction, name).detach(), out))
 
     return [module.get_submodule(name).register_forward_hook(keep(name)) for name in names]
+
+
+def _own(kept, output):
+    """``kept``, copied where it shares memory with the module's ``output`` (a view of it)."""
+    source = _first_tensor(output)
+    if kept is None or source is None:
+        return kept if kept is not None else output
+    if kept.untyped_storage().data_ptr() == source.untyped_storage().data_ptr():
+        return kept.detach().clone()
+    return kept
 
 
 def _capture(module, names, example) -> dict:
