@@ -157,21 +157,31 @@ def plan_passes(plan, m, store, *, pinned=None, rates=None) -> ModelPasses:
                        reserved, seconds)
 
 
-def measure_rates(loaded, stimuli, device) -> tuple[float, float]:
+def measure_rates(loaded, stimuli, device, reductions=None) -> tuple[float, float]:
     """(seconds per stimulus of a forward pass, float32 FLOP/s of a Gram product), measured.
 
-    Used for the estimated time the plan prints; a few seconds.
+    With ``reductions`` (``{layer: reduction}``) the forward pass is timed with
+    those layers hooked and reduced as extraction does (a sketch of every wide
+    layer costs more than the network itself). Used for the estimated time the
+    plan prints; a few seconds.
     """
     import torch
+
+    from ..extract._engine import _hooked
 
     module = loaded.module.to(device)
     n = min(8, len(stimuli))
     batch = torch.stack([loaded.preprocessing(stimuli.load(i)) for i in range(n)]).to(device)
-    with torch.inference_mode():
-        module(batch[:1])  # warm-up
-        start = time.perf_counter()
-        module(batch)
-        forward = (time.perf_counter() - start) / n
+    handles = _hooked(module, list(reductions), {}, reductions) if reductions else []
+    try:
+        with torch.inference_mode():
+            module(batch[:1])  # warm-up (and a sketch's projections built)
+            start = time.perf_counter()
+            module(batch)
+            forward = (time.perf_counter() - start) / n
+    finally:
+        for h in handles:
+            h.remove()
     A = np.random.default_rng(0).standard_normal((1024, 4096)).astype(np.float32)
     A @ A.T
     start = time.perf_counter()

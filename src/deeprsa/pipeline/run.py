@@ -137,7 +137,7 @@ def _passes_text(plan, store) -> list[str]:
     for m in plan.models:
         loaded = load_model(m.model.spec, weights=m.model.weights, seed=m.model.seed,
                             name=m.model.name)
-        rates = measure_rates(loaded, plan.stimuli, spec.device)
+        rates = measure_rates(loaded, plan.stimuli, spec.device, reductions=m.reductions)
         passes.append(plan_passes(plan, m, store, pinned=pinned, rates=rates))
     lines += describe_passes(passes)
     from .passes import _duration
