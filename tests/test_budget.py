@@ -29,7 +29,7 @@ RDM_BYTES = N * N * 4  # one tile: the whole matrix, uncompressed (an upper boun
 def config(**extract):
     return {"stimuli": {"source": "digits:test", "n_per_class": 4},
             "models": [{"spec": "zoo:convnet_s0", "layers": "leaf"}],
-            "extract": {"batch_size": 16, **extract},
+            "extract": {"batch_size": 20, **extract},  # 40 stimuli: two whole chunks
             "rdm": {"measures": ["correlation"]}, "compare": {"methods": ["spearman"]},
             "analyses": {"srm": False, "performance": False, "dimensionality": False,
                          "mds": False},
@@ -150,7 +150,7 @@ def test_a_killed_budgeted_run_resumes_to_the_same_rdms(tmp_path, reference, mon
     def killed_mid_pass(self, item):
         real_put(self, item)
         calls["batches"] += 1
-        if calls["batches"] == 5:  # pass 1 (3 batches of 16) done, pass 2 at its second
+        if calls["batches"] == 3:  # pass 1 (2 batches of 20) done, pass 2 after its first
             raise KeyboardInterrupt
 
     if where == "between passes":
@@ -376,3 +376,14 @@ def test_a_reused_module_is_calibrated_once_at_its_last_call(caplog):
     lines = [r.getMessage() for r in caplog.records if "Sketch calibration" in r.getMessage()]
     assert len(lines) == 1 and set(results) == {"act"}
     assert set(results["act"]["tried"]) <= {256, 1024}
+
+
+def test_a_layers_bytes_count_its_chunks_as_stored():
+    """Raw chunks are stored at full size, edge chunks too: the budget counts them so."""
+    from deeprsa.extract._engine import _chunks, stored_bytes
+
+    assert _chunks(50, 50_176) == (50, 25_088)  # two equal blocks, not 40,000 + 10,176
+    assert stored_bytes(1000, 50_176, 4, 50) == 1000 * 50_176 * 4  # nothing padded
+    assert stored_bytes(1010, 50_176, 4, 50) == 1050 * 50_176 * 4  # the last rows' chunk
+    rows, cols = _chunks(50, 802_816)
+    assert cols * -(-802_816 // cols) - 802_816 < -(-802_816 // cols)  # under a column a block

@@ -171,8 +171,21 @@ def forward_batches(module, stimuli, prep, names, *, start, stop, batch_size, de
 
 
 def _chunks(batch_size, width, target_bytes=8 << 20):
-    cols = max(1, min(width, target_bytes // (4 * batch_size)))
-    return (batch_size, cols)
+    """Chunks of a layer's array: one batch of rows, columns in equal blocks of ~8 MB.
+
+    Zarr stores an edge chunk at full size (raw chunks are not compressed), so
+    the columns are split evenly: 50,176 units in blocks of at most 40,000 are
+    two blocks of 25,088, not 40,000 + 10,176 stored as 80,000.
+    """
+    most = max(1, min(width, target_bytes // (4 * batch_size)))
+    blocks = -(-width // most)
+    return (batch_size, -(-width // blocks))
+
+
+def stored_bytes(n_rows, width, itemsize, batch_size) -> int:
+    """Bytes of a layer's uncompressed array on disk: its chunks, edge chunks at full size."""
+    rows, cols = _chunks(batch_size, width)
+    return (-(-n_rows // rows) * rows) * (-(-width // cols) * cols) * int(itemsize)
 
 
 def _run(module, stimuli, prep, pending, reductions, store, start, batch_size, device, *,

@@ -55,6 +55,14 @@ def _itemsize(plan) -> int:
     return 2 if plan.config.extract.dtype == "float16" else 4
 
 
+def _layer_bytes(plan, width) -> int:
+    """Disk of one layer's activations: its chunks as stored (edge chunks at full size)."""
+    from ..extract._engine import stored_bytes
+
+    return stored_bytes(len(plan.stimuli), width, _itemsize(plan),
+                        plan.config.extract.batch_size)
+
+
 def _rdm_bytes(plan) -> int:
     """Disk of one RDM of the run at most: its upper tiles, uncompressed.
 
@@ -72,9 +80,8 @@ def _rdm_bytes(plan) -> int:
 
 def _kept_bytes(plan, pinned) -> int:
     """What the run keeps on disk: its RDMs and the activations the analyses need."""
-    n, itemsize = len(plan.stimuli), _itemsize(plan)
     kept = _rdm_bytes(plan) * sum(1 for t in plan.tasks if t.stage == "rdm")
-    return kept + sum(n * pm.widths[layer] * itemsize for pm in plan.models
+    return kept + sum(_layer_bytes(plan, pm.widths[layer]) for pm in plan.models
                       for layer in (pinned or {}).get(pm.model.name, ()))
 
 
@@ -124,7 +131,7 @@ def plan_passes(plan, m, store, *, pinned=None, rates=None) -> ModelPasses:
     todo = [layer for layer in m.layers
             if not all(store.has(t.key) for t in tasks.get(layer, []))
             or (layer in kept and not store.has(m.keys[layer]))]
-    sizes = {layer: n * m.widths[layer] * itemsize for layer in todo}
+    sizes = {layer: _layer_bytes(plan, m.widths[layer]) for layer in todo}
     memory = _memory_mode(plan)
     reserved = _kept_bytes(plan, pinned)
     budget = spec.max_memory if memory else spec.max_disk
@@ -446,11 +453,12 @@ def check_budget(plan, store, pinned) -> None:
     spec = plan.config.extract
     if spec.max_disk is None:
         return
-    n, itemsize = len(plan.stimuli), _itemsize(plan)
+    n = len(plan.stimuli)
     n_rdms = sum(1 for t in plan.tasks if t.stage == "rdm")
     kept = _kept_bytes(plan, pinned)
     if spec.keep == "activations":
-        total = sum(n * m.widths[layer] * itemsize for m in plan.models for layer in m.layers)
+        total = sum(_layer_bytes(plan, m.widths[layer]) for m in plan.models
+                    for layer in m.layers)
         total += _rdm_bytes(plan) * n_rdms
         if total > spec.max_disk:
             raise BudgetError(
