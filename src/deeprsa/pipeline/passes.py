@@ -157,20 +157,22 @@ def plan_passes(plan, m, store, *, pinned=None, rates=None) -> ModelPasses:
                   for p in passes]
     seconds = None
     if rates is not None:
-        forward, flops = rates
+        forward, hooked, flops = rates  # each pass reduces only its own layers
         gram = sum(n * n * m.widths[layer] for layer in todo) * len(plan.config.rdm.measures)
-        seconds = len(passes) * n * forward + gram / flops
+        seconds = n * (len(passes) * forward + hooked) + gram / flops
     return ModelPasses(m.model.name, tuple(passes), "memory" if memory else "disk",
                        reserved, seconds)
 
 
-def measure_rates(loaded, stimuli, device, reductions=None) -> tuple[float, float]:
-    """(seconds per stimulus of a forward pass, float32 FLOP/s of a Gram product), measured.
+def measure_rates(loaded, stimuli, device, reductions=None) -> tuple[float, float, float]:
+    """Seconds per stimulus of a bare forward pass and of reducing every layer, and FLOP/s.
 
-    With ``reductions`` (``{layer: reduction}``) the forward pass is timed with
-    those layers hooked and reduced as extraction does (a sketch of every wide
-    layer costs more than the network itself). Used for the estimated time the
-    plan prints; a few seconds.
+    The second is the extra time per stimulus of the forward pass with the
+    ``reductions`` (``{layer: reduction}``) hooked as extraction runs them (a
+    sketch of every wide layer costs more than the network itself; each pass
+    pays it for its own layers only); 0 without reductions. The third is the
+    float32 rate of a Gram product. Used for the estimated time the plan
+    prints; a few seconds.
     """
     import torch
 
@@ -179,22 +181,28 @@ def measure_rates(loaded, stimuli, device, reductions=None) -> tuple[float, floa
     module = loaded.module.to(device)
     n = min(8, len(stimuli))
     batch = torch.stack([loaded.preprocessing(stimuli.load(i)) for i in range(n)]).to(device)
-    handles = _hooked(module, list(reductions), {}, reductions) if reductions else []
-    try:
+
+    def timed():
         with torch.inference_mode():
             module(batch[:1])  # warm-up (and a sketch's projections built)
             start = time.perf_counter()
             module(batch)
-            forward = (time.perf_counter() - start) / n
-    finally:
-        for h in handles:
-            h.remove()
+            return (time.perf_counter() - start) / n
+
+    forward, hooked = timed(), 0.0
+    if reductions:
+        handles = _hooked(module, list(reductions), {}, reductions)
+        try:
+            hooked = max(0.0, timed() - forward)
+        finally:
+            for h in handles:
+                h.remove()
     A = np.random.default_rng(0).standard_normal((1024, 4096)).astype(np.float32)
     A @ A.T
     start = time.perf_counter()
     A @ A.T
     flops = 1024 * 1024 * 4096 / max(time.perf_counter() - start, 1e-9)  # syrk counts once
-    return forward, flops
+    return forward, hooked, flops
 
 
 def describe_passes(model_passes) -> list[str]:
