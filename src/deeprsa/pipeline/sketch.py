@@ -81,6 +81,7 @@ def calibrate(loaded, stimuli, layers: dict, measures, *, target=0.99, n=500, se
     from scipy.stats import spearmanr
 
     from ..extract.reductions import _first_tensor, _sketch
+    from ..layers import probe
     from ..rdm import compute_rdm
     from ..rdm._columns import ColumnGram
     from ..rdm.measures import _MEASURES
@@ -123,7 +124,7 @@ def calibrate(loaded, stimuli, layers: dict, measures, *, target=0.99, n=500, se
 
     module = loaded.module.to(device)
     batch = torch.stack([loaded.preprocessing(stimuli.load(int(i))) for i in index]).to(device)
-    calls.update(_calls(module, batch[:1], layers))
+    calls.update({name: c for name, (c, _) in probe(module, batch[:1]).items()})
     handles = [module.get_submodule(name).register_forward_hook(hook(name)) for name in layers]
     try:
         with torch.inference_mode():
@@ -132,27 +133,6 @@ def calibrate(loaded, stimuli, layers: dict, measures, *, target=0.99, n=500, se
         for h in handles:
             h.remove()
     return results
-
-
-def _calls(module, example, layers) -> dict:
-    """How often each of ``layers`` runs in one forward pass of ``example``."""
-    import torch
-
-    counts = dict.fromkeys(layers, 0)
-
-    def count(name):
-        def hook(*_):
-            counts[name] += 1
-        return hook
-
-    handles = [module.get_submodule(name).register_forward_hook(count(name)) for name in layers]
-    try:
-        with torch.inference_mode():
-            module(example)
-    finally:
-        for h in handles:
-            h.remove()
-    return counts
 
 
 def _upper(D):
