@@ -82,6 +82,24 @@ class Peaks(threading.Thread):
         return self
 
 
+def _measured(folder, call):
+    """``(call(), seconds, peaks)``: the call timed, RSS and ``folder``'s size sampled."""
+    peaks = Peaks(folder)
+    peaks.start()
+    start = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - start
+    peaks.stop()
+    return result, seconds, peaks
+
+
+def _drop_comparisons(store):
+    """Delete saved comparisons and prepared ranks, so the next comparison is computed."""
+    for kind in ("comparisons", "prepared"):
+        for key in store.select(kind, strict=False)["key"]:
+            store.delete(key)
+
+
 def _du(folder) -> int:
     total = 0
     for root, _, files in os.walk(folder):
@@ -191,15 +209,10 @@ def case_exact(args, device="cpu", max_disk="4GB", keep="rdms"):
         _config(device=device, keep=keep, max_memory=args.max_memory)
     plan, text = _plan(config, stimuli, store)
     print(text)
-    peaks = Peaks(store_dir)
-    peaks.start()
-    start = time.perf_counter()
-    work = SerialExecutor().run(plan, store, progress=False)
-    wall = time.perf_counter() - start
-    peaks.stop()
+    _, wall, peaks = _measured(store_dir, lambda: SerialExecutor().run(plan, store,
+                                                                        progress=False))
     from deeprsa.pipeline.passes import pinned_layers, plan_passes
 
-    n_passes = len({w["layer"] for w in work if w["stage"] == "extract"})
     passes = plan_passes(plan, plan.models[0], Store(args.work + "/empty-store"),
                          pinned=pinned_layers(plan))
     n_passes = len(passes.passes)
@@ -227,12 +240,8 @@ def case_sketched(args, seeds=(0,)):
                      max_disk=args.max_disk, sketch_calibration=args.calibration, methods=())
     plan, text = _plan(config, stimuli, store)
     print(text)
-    peaks = Peaks(store_dir)
-    peaks.start()
-    start = time.perf_counter()
-    SerialExecutor().run(plan, store, progress=args.progress)
-    wall = time.perf_counter() - start
-    peaks.stop()
+    _, wall, peaks = _measured(store_dir, lambda: SerialExecutor().run(
+        plan, store, progress=args.progress))
     m = plan.models[0]
     fidelities = {layer: (m.reductions[layer].get("k"),
                           (m.reductions[layer].get("calibration") or {}).get("fidelity", 1.0))
@@ -272,23 +281,12 @@ def case_multi(args):
                      max_disk=args.max_disk, sketch_calibration=args.calibration, methods=())
     plan, text = _plan(config, stimuli, store)
     print(text)
-    peaks = Peaks(store_dir)
-    peaks.start()
-    start = time.perf_counter()
-    SerialExecutor().run(plan, store, progress=args.progress)  # extraction and RDMs
-    extraction = time.perf_counter() - start
-    peaks.stop()
+    _, extraction, peaks = _measured(store_dir, lambda: SerialExecutor().run(
+        plan, store, progress=args.progress))  # extraction and RDMs
     extraction_rss, extraction_disk = peaks.rss, peaks.disk
-    for kind in ("comparisons", "prepared"):
-        for key in store.select(kind, strict=False)["key"]:
-            store.delete(key)
-    peaks = Peaks(store_dir)
-    peaks.start()
-    start = time.perf_counter()
-    result = multi_model_rdm(store, plan.names, measure="correlation",
-                             stimuli=stimuli.content_hash())
-    wall = time.perf_counter() - start
-    peaks.stop()
+    _drop_comparisons(store)
+    result, wall, peaks = _measured(store_dir, lambda: multi_model_rdm(
+        store, plan.names, measure="correlation", stimuli=stimuli.content_hash()))
     check = _brute_force_check(store, result, _held_out(stimuli, 0, args.held_out), args)
     return {"case": f"multi-model {len(result.matrix)} RDMs x {args.n} stimuli",
             "comparison_s": round(wall, 1), "extraction_and_rdms_s": round(extraction, 1),
@@ -321,15 +319,9 @@ def case_multi_compare(args, copies=2, noise=0.05):
             RDM._new(D, rdm.stimulus_ids, provenance).save(store)
             del D, E, rdm
     made = time.perf_counter() - start
-    for kind in ("comparisons", "prepared"):
-        for key in store.select(kind, strict=False)["key"]:
-            store.delete(key)
-    peaks = Peaks(store_dir)
-    peaks.start()
-    start = time.perf_counter()
-    result = multi_model_rdm(store, measure="correlation", stimuli=stimuli.content_hash())
-    wall = time.perf_counter() - start
-    peaks.stop()
+    _drop_comparisons(store)
+    result, wall, peaks = _measured(store_dir, lambda: multi_model_rdm(
+        store, measure="correlation", stimuli=stimuli.content_hash()))
     check = _brute_force_check(store, result, _held_out(stimuli, 0, args.held_out), args)
     return {"case": f"multi-model RDM of {len(result.matrix)} RDMs x {args.n} stimuli "
                     f"({len(originals)} sketched-case RDMs + {copies} perturbed copies)",
