@@ -27,7 +27,7 @@ from pathlib import Path
 from .._validation import suggest
 from ._registry import SourceResult, WeightsUnavailableError, _load_state_dict_file, register_source
 from .preprocessing import Preprocessing
-from .sources import _NO_DOWNLOAD_HINT, _seeded
+from .sources import _NO_DOWNLOAD_HINT, _seeded, cached_hub_file
 
 # transformers model types whose vision tower is the network (the rest load with AutoModel).
 _VISION_TOWERS = {"clip": "CLIPVisionModel", "clip_vision_model": "CLIPVisionModel",
@@ -207,17 +207,11 @@ def _open_clip_cached(cfg):
     """The cached file of a pretrained config, or None (Hub cache or OpenCLIP's URL cache)."""
     hub = cfg.get("hf_hub") or ""
     if hub:
-        from huggingface_hub import try_to_load_from_cache
-
         repo = "/".join(hub.strip("/").split("/")[:2])
         filename = hub.strip("/")[len(repo) + 1:] or "open_clip_pytorch_model.bin"
         safe = ("open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin"
                 else filename.rsplit(".", 1)[0] + ".safetensors")
-        for name in (safe, filename):  # OpenCLIP prefers the safetensors file
-            found = try_to_load_from_cache(repo, name)
-            if isinstance(found, str):
-                return found
-        return None
+        return cached_hub_file(repo, (safe, filename))  # OpenCLIP prefers the safetensors
     url = cfg.get("url") or ""
     if url:
         path = Path("~/.cache/clip").expanduser() / os.path.basename(url)
@@ -243,14 +237,9 @@ def hf_trained_cached(target) -> bool:
     """Whether ``hf:target``'s trained weights load without a download (a folder, or cached)."""
     if Path(target).expanduser().is_dir():
         return True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    found = (try_to_load_from_cache(target, name) for name in
-             ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"))
-    return isinstance(try_to_load_from_cache(target, "config.json"), str) and \
-        any(isinstance(f, str) for f in found)
+    return cached_hub_file(target, ("config.json",)) is not None and cached_hub_file(
+        target, ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+    ) is not None
 
 
 def open_clip_trained_cached(target) -> bool:

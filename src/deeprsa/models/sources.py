@@ -208,6 +208,19 @@ def _torchvision_cached(name) -> bool:
         return False
 
 
+def cached_hub_file(repo, names) -> str | None:
+    """The local path of the first of ``names`` in ``repo``'s Hugging Face cache, or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # no hub client: nothing can be in its cache
+        return None
+    for name in names:
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str):
+            return found
+    return None
+
+
 def _timm_cached(name) -> bool:
     try:
         import timm
@@ -217,13 +230,10 @@ def _timm_cached(name) -> bool:
         return False
     if cfg is None:
         return False
-    if getattr(cfg, "hf_hub_id", None):
-        from huggingface_hub import try_to_load_from_cache
-
-        repo = cfg.hf_hub_id.split("@")[0]
-        for file in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
-            if isinstance(try_to_load_from_cache(repo, file), str):
-                return True
+    if getattr(cfg, "hf_hub_id", None) and cached_hub_file(
+            cfg.hf_hub_id.split("@")[0],
+            ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")):
+        return True
     return bool(getattr(cfg, "url", None)) and _torch_hub_cached(cfg.url)
 
 
